@@ -1,0 +1,1 @@
+"""Network-namespace lab: real daemons behind an nftables router (root only)."""
