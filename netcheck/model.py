@@ -1,0 +1,251 @@
+"""The result model: what a flow is, what a probe observed, what netcheck concluded.
+
+Everything here is a frozen dataclass or an enum so that judges and renderers can
+be pure functions of these values.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class Status(str, enum.Enum):
+    """The verdict on one flow. `error` is netcheck's own failure, never a network verdict."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+class Reason(str, enum.Enum):
+    """Why a flow got its status. Every value is documented in REASON_TEXT."""
+
+    # reached / answered
+    OPEN = "open"
+    ANSWERED = "answered"
+    CONFIRMED = "confirmed"
+    LISTENING = "listening"
+    REACHABLE = "reachable"
+    # blocked on the way
+    REFUSED = "refused"
+    FILTERED = "filtered"
+    PROHIBITED = "prohibited"
+    UNREACHABLE = "unreachable"
+    NO_RESPONSE = "no-response"
+    BLOCKED = "blocked"
+    TIMEOUT = "timeout"
+    # got there, but the service is wrong or unhappy
+    UNCONFIRMED = "unconfirmed"
+    DNS_FAILURE = "dns-failure"
+    DNS_ERROR = "dns-error"
+    NXDOMAIN = "nxdomain"
+    TLS_ERROR = "tls-error"
+    CERT_WARNING = "certificate-warning"
+    INTERCEPTED = "intercepted"
+    PROTOCOL_ERROR = "protocol-error"
+    AUTH_FAILED = "auth-failed"
+    HTTP_ERROR = "http-error"
+    PROXY_DENIED = "proxy-denied"
+    NOT_A_CRL = "not-a-crl"
+    STALE = "stale"
+    UNSYNCHRONISED = "unsynchronised"
+    CLOCK_OFFSET = "clock-offset"
+    TOO_LARGE = "too-large"
+    NOT_LISTENING = "not-listening"
+    # not tested
+    NOT_CONFIGURED = "not-configured"
+    NOT_APPLICABLE = "not-applicable"
+    # netcheck's own trouble
+    INTERNAL_ERROR = "internal-error"
+    NO_PRIVILEGE = "no-privilege"
+    RUN_DEADLINE = "run-deadline"
+
+
+REASON_TEXT: Mapping[Reason, str] = {
+    Reason.OPEN: "TCP handshake completed",
+    Reason.ANSWERED: "the service answered in its own protocol",
+    Reason.CONFIRMED: "the far-side listener echoed this run's token",
+    Reason.LISTENING: "something listens on this host's port (inbound flow)",
+    Reason.REACHABLE: "every sampled port of a range was reached (open or reset by the host)",
+    Reason.REFUSED: "the host answered with a TCP reset or ICMP port unreachable: nothing listens there",
+    Reason.FILTERED: "no answer at all until the timeout: a firewall drops the packets, or the host is down",
+    Reason.PROHIBITED: "a router or firewall answered ICMP administratively prohibited",
+    Reason.UNREACHABLE: "ICMP host or network unreachable, or no route",
+    Reason.NO_RESPONSE: "UDP datagrams got no reply and no ICMP error: dropped, or the service ignores them",
+    Reason.BLOCKED: "the far-side listener runs but never saw this run's token",
+    Reason.TIMEOUT: "connected, but the service did not finish its protocol before the deadline",
+    Reason.UNCONFIRMED: "sent, but the protocol never answers, so arrival cannot be known from this side",
+    Reason.DNS_FAILURE: "the peer's name does not resolve",
+    Reason.DNS_ERROR: "the DNS server answered with an error (REFUSED, SERVFAIL, ...)",
+    Reason.NXDOMAIN: "the DNS server says a listed name does not exist",
+    Reason.TLS_ERROR: "the TLS handshake failed",
+    Reason.CERT_WARNING: "TLS works, but the certificate is self-signed, expired or does not match the planned name",
+    Reason.INTERCEPTED: "the certificate's issuer is not the one the site expects: an intercepting middlebox?",
+    Reason.PROTOCOL_ERROR: "something answered, but not the expected protocol",
+    Reason.AUTH_FAILED: "the service refused the configured credentials",
+    Reason.HTTP_ERROR: "the HTTP server answered with an error status",
+    Reason.PROXY_DENIED: "the proxy refused the request",
+    Reason.NOT_A_CRL: "the download is not a certificate revocation list",
+    Reason.STALE: "the CRL's nextUpdate is in the past",
+    Reason.UNSYNCHRONISED: "the NTP server is unsynchronised (stratum 16 or leap alarm)",
+    Reason.CLOCK_OFFSET: "the NTP server's time differs from this host's by more than the threshold",
+    Reason.TOO_LARGE: "the answer exceeded netcheck's size cap",
+    Reason.NOT_LISTENING: "nothing listens on this host's port (inbound flow)",
+    Reason.NOT_CONFIGURED: "the site file names no host for this peer",
+    Reason.NOT_APPLICABLE: "the flow does not apply to this host or site",
+    Reason.INTERNAL_ERROR: "netcheck itself failed (a bug): the traceback is in the evidence",
+    Reason.NO_PRIVILEGE: "netcheck lacks a privilege it needs for this check",
+    Reason.RUN_DEADLINE: "the whole-run deadline ended the probe before it finished",
+}
+
+
+class Direction(str, enum.Enum):
+    """Relative to the role the profile describes."""
+
+    OUT = "out"  # this host initiates
+    IN = "in"  # this host must accept
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """An inclusive port range such as 1025-65535."""
+
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+Port = int | PortRange
+
+
+def port_text(port: Port) -> str:
+    return str(port)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One documented flow applied to one concrete peer host.
+
+    id         the profile's flow id (unique within a profile)
+    purpose    what the flow is for, in the documentation's words
+    protocol   the application protocol (HTTPS, NTP, ...)
+    transport  "tcp" or "udp"
+    port       the port after site overrides (a PortRange for dynamic ranges)
+    direction  out: this host initiates; in: this host must accept
+    peer       the site-file peer key (console, ntp, ...)
+    host       the peer host as written in the site file ("" when not configured);
+               for URL peers (crl, proxy) the URL
+    probe      the registered probe kind that tests it
+    required   whether a failure fails the run
+    role       the role of the profile (sensor, console, client, ...)
+    source, destination   the documentation's wording
+    note       extra context from the profile (e.g. which documentation release added it)
+    options    probe options: profile flow options merged with the site's settings for the peer
+    """
+
+    id: str
+    purpose: str
+    protocol: str
+    transport: str
+    port: Port
+    direction: Direction
+    peer: str
+    host: str
+    probe: str
+    required: bool = True
+    role: str = ""
+    source: str = ""
+    destination: str = ""
+    note: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Sort and identity key: flow id, peer host, port."""
+        return (self.id, self.host, str(self.port))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Raw facts a probe saw. `reason` is the probe's reading of the wire; the judge decides the status."""
+
+    reason: Reason
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict on one flow.
+
+    address     the IP actually used (None when none was needed or resolution failed)
+    latency_ms  time to the decisive answer (handshake, reply, error), None if there was none
+    detail      one human line; evidence holds the raw facts
+    """
+
+    flow: Flow
+    status: Status
+    reason: Reason
+    detail: str
+    address: str | None = None
+    latency_ms: float | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Metadata of one scan."""
+
+    version: str
+    run_id: str
+    host_name: str
+    host_addresses: tuple[str, ...]
+    profile: str
+    role: str
+    site: str
+    site_file: str
+    started: str  # ISO 8601 UTC
+    finished: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def result_sort_key(result: Result) -> tuple[str, str, str, str]:
+    return (result.flow.peer, result.flow.id, result.flow.host, str(result.flow.port))
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finished scan: metadata plus results in a deterministic order."""
+
+    info: RunInfo
+    results: tuple[Result, ...]
+
+    @staticmethod
+    def build(info: RunInfo, results: list[Result]) -> "Report":
+        return Report(info=info, results=tuple(sorted(results, key=result_sort_key)))
+
+    def counts(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in Status}
+        for result in self.results:
+            counts[result.status.value] += 1
+        return counts
+
+    def verdict(self, strict: bool | None = None) -> Status:
+        """fail if a required flow failed (or warned, when strict); error if netcheck failed; else pass.
+
+        `strict` defaults to the run's own --strict option."""
+        if strict is None:
+            strict = bool(self.info.options.get("strict", False))
+        required = [r for r in self.results if r.flow.required]
+        if any(r.status is Status.FAIL or (strict and r.status is Status.WARN) for r in required):
+            return Status.FAIL
+        if any(r.status is Status.ERROR for r in self.results):
+            return Status.ERROR
+        return Status.PASS

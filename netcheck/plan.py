@@ -1,0 +1,56 @@
+"""Turn a profile and a site into concrete flows: one per documented row and peer host."""
+
+from __future__ import annotations
+
+from netcheck.model import Direction, Flow
+from netcheck.probes import load_all
+from netcheck.profiles import URL_PEERS, FlowSpec, Profile, Site, url_port
+
+
+def plan(profile: Profile, site: Site) -> list[Flow]:
+    """Every flow of `profile` applied to the hosts `site` names for its peer.
+
+    Outbound flows get one Flow per peer host, or one with host "" when the site
+    names none (reported as skipped). Inbound flows are tested on this host, so
+    they get exactly one Flow whatever the peers.
+    """
+    registry = load_all()
+    flows: list[Flow] = []
+    for spec in profile.flows:
+        accepted = registry[spec.probe].options
+        site_options = {k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
+        options = {**spec.options, **site_options}
+        if spec.direction is Direction.IN:
+            flows.append(_flow(spec, profile, "", spec.port, options, site))
+            continue
+        hosts = site.peers.get(spec.peer, ())
+        if not hosts:
+            flows.append(_flow(spec, profile, "", spec.port, options, site))
+        for host in hosts:
+            port = spec.port
+            if spec.peer in URL_PEERS:
+                port = url_port(host, spec.peer)
+            flows.append(_flow(spec, profile, host, port, options, site))
+    return flows
+
+
+def _flow(spec: FlowSpec, profile: Profile, host: str, port: object, options: dict[str, object],
+          site: Site) -> Flow:
+    override = site.ports.get(spec.id)
+    return Flow(
+        id=spec.id,
+        purpose=spec.purpose,
+        protocol=spec.protocol,
+        transport=spec.transport,
+        port=override if override is not None else port,  # type: ignore[arg-type]
+        direction=spec.direction,
+        peer=spec.peer,
+        host=host,
+        probe=spec.probe,
+        required=spec.required,
+        role=profile.role,
+        source=spec.source,
+        destination=spec.destination,
+        note=spec.note,
+        options=options,
+    )

@@ -1,0 +1,151 @@
+"""The probe registry: one entry per probe kind, keyed by the profile's `probe:` value.
+
+A probe module registers its observe function once with @register. The observe
+function records raw facts (an Observation); the entry's judge turns those into a
+status. Probe modules must import heavy libraries (pysnmp, ldap3, dnspython, scapy,
+cryptography) inside functions so that start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from netcheck.model import Flow, Observation, Reason, Status
+
+# Default verdict for each reason; a probe's judge may refine it (e.g. NTP offsets).
+DEFAULT_STATUS: Mapping[Reason, Status] = {
+    Reason.OPEN: Status.PASS,
+    Reason.ANSWERED: Status.PASS,
+    Reason.CONFIRMED: Status.PASS,
+    Reason.LISTENING: Status.PASS,
+    Reason.REACHABLE: Status.PASS,
+    Reason.UNCONFIRMED: Status.WARN,
+    Reason.CERT_WARNING: Status.WARN,
+    Reason.INTERCEPTED: Status.WARN,
+    Reason.NXDOMAIN: Status.WARN,
+    Reason.STALE: Status.WARN,
+    Reason.UNSYNCHRONISED: Status.WARN,
+    Reason.CLOCK_OFFSET: Status.WARN,
+    Reason.NOT_LISTENING: Status.WARN,
+    Reason.NOT_CONFIGURED: Status.SKIP,
+    Reason.NOT_APPLICABLE: Status.SKIP,
+    Reason.INTERNAL_ERROR: Status.ERROR,
+    Reason.NO_PRIVILEGE: Status.ERROR,
+    Reason.RUN_DEADLINE: Status.ERROR,
+}
+
+
+def default_judge(flow: Flow, observation: Observation) -> Status:
+    """Status from the reason alone: anything not listed above is a failure."""
+    return DEFAULT_STATUS.get(observation.reason, Status.FAIL)
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What every probe may use besides its flow.
+
+    timeout     the per-probe deadline in seconds (the engine enforces it too)
+    run_id      this run's unique id (syslog test messages, listener tokens)
+    udp_tries   how many datagrams a UDP probe sends before calling it silence
+    env         where *_env options are looked up (os.environ in real runs)
+    settings    site-wide settings (e.g. dns names to query), read-only
+    """
+
+    timeout: float
+    run_id: str
+    udp_tries: int = 3
+    env: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def secret(self, flow: Flow, option: str) -> str | None:
+        """The value of the environment variable named by `flow.options[option]`, or None."""
+        name = flow.options.get(option)
+        return self.env.get(name) if isinstance(name, str) else None
+
+
+# address is the resolved IP of flow.host, or None for flows that need none (inbound).
+ObserveFunc = Callable[[Flow, "str | None", ProbeContext], Awaitable[Observation]]
+JudgeFunc = Callable[[Flow, Observation], Status]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option a probe accepts from a profile flow's `options` or the site's `settings`."""
+
+    type: type | tuple[type, ...]
+    help: str
+    secret_env: bool = False  # the value names an environment variable holding a secret
+
+
+@dataclass(frozen=True)
+class ProbeKind:
+    """A registered probe.
+
+    transports   which transports it can test
+    options      the option keys it accepts (validated before any probing)
+    on_timeout   the reason recorded when the engine's deadline ends the probe
+    resolve      whether the engine resolves flow.host to an address first
+    """
+
+    name: str
+    observe: ObserveFunc
+    judge: JudgeFunc
+    transports: frozenset[str]
+    options: Mapping[str, OptionSpec]
+    on_timeout: Reason
+    resolve: bool
+    summary: str
+
+
+REGISTRY: dict[str, ProbeKind] = {}
+
+
+def register(
+    name: str,
+    *,
+    transports: tuple[str, ...],
+    summary: str,
+    options: Mapping[str, OptionSpec] | None = None,
+    judge: JudgeFunc = default_judge,
+    on_timeout: Reason = Reason.TIMEOUT,
+    resolve: bool = True,
+) -> Callable[[ObserveFunc], ObserveFunc]:
+    """Register `observe` as the probe for `name` (the profile's `probe:` value)."""
+
+    def decorate(observe: ObserveFunc) -> ObserveFunc:
+        if name in REGISTRY:
+            raise RuntimeError(f"probe kind {name!r} registered twice")
+        REGISTRY[name] = ProbeKind(
+            name=name,
+            observe=observe,
+            judge=judge,
+            transports=frozenset(transports),
+            options=dict(options or {}),
+            on_timeout=on_timeout,
+            resolve=resolve,
+            summary=summary,
+        )
+        return observe
+
+    return decorate
+
+
+_loaded = False
+
+
+def load_all() -> Mapping[str, ProbeKind]:
+    """Import every probe module once so that each registers itself."""
+    global _loaded
+    if not _loaded:
+        for module in pkgutil.iter_modules(__path__):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{module.name}")
+        _loaded = True
+    return REGISTRY
+
+
+def get(name: str) -> ProbeKind:
+    return load_all()[name]

@@ -1,0 +1,195 @@
+"""Socket plumbing shared by probes: TCP connect with a precise failure reason, and
+reading the ICMP error the kernel attached to a socket (IP_RECVERR, no root needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.model import Observation, Reason
+
+# <linux/in.h>, <linux/in6.h>, <linux/errqueue.h>: not all exported by the socket module.
+IP_RECVERR = 11
+IPV6_RECVERR = 25
+SO_EE_ORIGIN_LOCAL = 1
+SO_EE_ORIGIN_ICMP = 2
+SO_EE_ORIGIN_ICMP6 = 3
+_EE = struct.Struct("=IBBBBII")  # ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
+
+ICMP4_UNREACH_TEXT = {
+    0: "network unreachable", 1: "host unreachable", 2: "protocol unreachable", 3: "port unreachable",
+    4: "fragmentation needed", 6: "destination network unknown", 7: "destination host unknown",
+    9: "network administratively prohibited", 10: "host administratively prohibited",
+    13: "communication administratively prohibited",
+}
+ICMP6_UNREACH_TEXT = {
+    0: "no route to destination", 1: "communication administratively prohibited",
+    2: "beyond scope of source address", 3: "address unreachable", 4: "port unreachable",
+    5: "source address failed ingress/egress policy", 6: "reject route to destination",
+}
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    """An error the kernel queued for a socket: an ICMP message or a local error."""
+
+    origin: str  # "icmp", "icmp6" or "local"
+    type: int
+    code: int
+    sender: str | None  # the router or host that sent the ICMP message
+    errno: int
+
+    @property
+    def text(self) -> str:
+        if self.origin == "icmp" and self.type == 3:
+            return ICMP4_UNREACH_TEXT.get(self.code, f"destination unreachable code {self.code}")
+        if self.origin == "icmp6" and self.type == 1:
+            return ICMP6_UNREACH_TEXT.get(self.code, f"destination unreachable code {self.code}")
+        if self.origin == "icmp" and self.type == 11 or self.origin == "icmp6" and self.type == 3:
+            return "time exceeded (TTL expired in transit)"
+        if self.origin == "local":
+            return f"local error: {errno.errorcode.get(self.errno, self.errno)}"
+        return f"ICMP type {self.type} code {self.code}"
+
+    @property
+    def reason(self) -> Reason:
+        if self.origin == "icmp" and self.type == 3:
+            if self.code == 3:
+                return Reason.REFUSED
+            if self.code in (9, 10, 13):
+                return Reason.PROHIBITED
+        if self.origin == "icmp6" and self.type == 1:
+            if self.code == 4:
+                return Reason.REFUSED
+            if self.code in (1, 5, 6):
+                return Reason.PROHIBITED
+        return Reason.UNREACHABLE
+
+    def evidence(self) -> dict[str, Any]:
+        return {"icmp": {"origin": self.origin, "type": self.type, "code": self.code,
+                         "sender": self.sender, "text": self.text}}
+
+    def describe(self) -> str:
+        return f"{self.text} from {self.sender}" if self.sender else self.text
+
+
+def enable_recverr(sock: socket.socket) -> None:
+    """Ask the kernel to queue ICMP errors with their sender on this socket."""
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+
+
+def read_icmp_error(sock: socket.socket) -> IcmpError | None:
+    """Pop the newest queued error of `sock` (MSG_ERRQUEUE), or None if there is none."""
+    found: IcmpError | None = None
+    for _ in range(8):  # drain: several retries may each have drawn an ICMP answer
+        try:
+            _data, ancillary, _flags, _addr = sock.recvmsg(1, 1024, socket.MSG_ERRQUEUE)
+        except OSError:
+            return found
+        for level, kind, cdata in ancillary:
+            if (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+                found = _parse_extended_error(cdata)
+    return found
+
+
+def _parse_extended_error(cdata: bytes) -> IcmpError:
+    ee_errno, origin, icmp_type, icmp_code, _pad, _info, _data = _EE.unpack_from(cdata)
+    origin_name = {SO_EE_ORIGIN_ICMP: "icmp", SO_EE_ORIGIN_ICMP6: "icmp6"}.get(origin, "local")
+    sender = None
+    offender = cdata[_EE.size:]
+    if len(offender) >= 8:
+        family = struct.unpack_from("=H", offender)[0]
+        if family == socket.AF_INET:
+            sender = socket.inet_ntop(socket.AF_INET, offender[4:8])
+        elif family == socket.AF_INET6 and len(offender) >= 24:
+            sender = socket.inet_ntop(socket.AF_INET6, offender[8:24])
+    return IcmpError(origin_name, icmp_type, icmp_code, sender, ee_errno)
+
+
+def family_of(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def elapsed_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)
+
+
+def failure_from_oserror(exc: OSError, sock: socket.socket, what: str) -> Observation:
+    """Turn a failed connect/send into a reason, using the ICMP error when the kernel kept one."""
+    icmp = read_icmp_error(sock)
+    code = exc.errno or 0
+    name = errno.errorcode.get(code, str(code))
+    evidence: dict[str, Any] = {"errno": name}
+    if icmp and icmp.origin != "local":
+        evidence.update(icmp.evidence())
+        return Observation(icmp.reason, f"{what}: {icmp.describe()}", evidence)
+    if code == errno.ECONNREFUSED:
+        detail = "refused (TCP reset)" if sock.type == socket.SOCK_STREAM else "refused (ICMP port unreachable)"
+        return Observation(Reason.REFUSED, f"{what}: {detail}", evidence)
+    if code in (errno.EPERM, errno.EACCES):
+        return Observation(Reason.PROHIBITED, f"{what}: blocked by this host's own firewall ({name})", evidence)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENONET, errno.EADDRNOTAVAIL):
+        return Observation(Reason.UNREACHABLE, f"{what}: {exc.strerror or name}", evidence)
+    if code == errno.ETIMEDOUT:
+        return Observation(Reason.FILTERED, f"{what}: no answer (the kernel gave up)", evidence)
+    return Observation(Reason.UNREACHABLE, f"{what}: {exc.strerror or name}", evidence)
+
+
+async def connect_tcp(address: str, port: int, timeout: float) -> socket.socket | Observation:
+    """A connected non-blocking TCP socket, or an Observation saying precisely why not.
+
+    Silence until `timeout` is `filtered`; a reset is `refused`; an ICMP error names its
+    type, code and sender. The latency of the handshake is set on the Observation; for
+    a success, callers measure it themselves around this call.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(family_of(address), socket.SOCK_STREAM)
+    sock.setblocking(False)
+    enable_recverr(sock)
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, (address, port))
+    except TimeoutError:
+        sock.close()
+        return Observation(Reason.FILTERED, f"TCP {port}: no answer to SYN within {timeout:g} s",
+                           {"timeout_s": timeout})
+    except OSError as exc:
+        observation = failure_from_oserror(exc, sock, f"TCP {port}")
+        sock.close()
+        return Observation(observation.reason, observation.detail, observation.evidence, elapsed_ms(started))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def open_stream(
+    address: str, port: int, timeout: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | Observation:
+    """connect_tcp wrapped in asyncio streams: (reader, writer, handshake ms) or the failure."""
+    started = time.monotonic()
+    connected = await connect_tcp(address, port, timeout)
+    if isinstance(connected, Observation):
+        return connected
+    latency = elapsed_ms(started)
+    reader, writer = await asyncio.open_connection(sock=connected)
+    return reader, writer, latency
+
+
+async def close_stream(writer: asyncio.StreamWriter) -> None:
+    """Close without waiting on a peer that never acknowledges."""
+    writer.close()
+    try:
+        async with asyncio.timeout(0.5):
+            await writer.wait_closed()
+    except (TimeoutError, OSError):
+        pass

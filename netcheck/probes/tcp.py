@@ -1,0 +1,76 @@
+"""Plain TCP reachability: does the handshake complete, and if not, what stopped it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes._net import connect_tcp, elapsed_ms
+
+DEFAULT_SAMPLE = 8
+# Windows' own dynamic RPC range starts here; worth sampling whenever a range covers it.
+WINDOWS_DYNAMIC_START = 49152
+
+
+@register(
+    "tcp",
+    transports=("tcp",),
+    summary="TCP handshake: open, refused (RST), filtered (silence), prohibited or unreachable (ICMP)",
+    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)")},
+    on_timeout=Reason.FILTERED,
+)
+async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    assert address is not None
+    if isinstance(flow.port, PortRange):
+        return await _observe_range(flow.port, address, ctx, int(flow.options.get("sample", DEFAULT_SAMPLE)))
+    return await handshake(address, flow.port, ctx.timeout)
+
+
+async def handshake(address: str, port: int, timeout: float) -> Observation:
+    started = time.monotonic()
+    connected = await connect_tcp(address, port, timeout)
+    if isinstance(connected, Observation):
+        return connected
+    latency = elapsed_ms(started)
+    connected.close()
+    return Observation(Reason.OPEN, f"TCP {port}: handshake completed in {latency:.1f} ms",
+                       {"handshake_ms": latency}, latency)
+
+
+def sample_ports(ports: PortRange, count: int) -> list[int]:
+    """A deterministic spread over the range: both ends, evenly spaced points, and 49152."""
+    span = ports.last - ports.first
+    count = max(1, min(count, span + 1))
+    picks = {ports.first + round(span * i / max(1, count - 1)) for i in range(count)}
+    if ports.first <= WINDOWS_DYNAMIC_START <= ports.last and len(picks) < span + 1:
+        picks.add(WINDOWS_DYNAMIC_START)
+    return sorted(picks)
+
+
+async def _observe_range(ports: PortRange, address: str, ctx: ProbeContext, sample: int) -> Observation:
+    """A range passes when every sampled port reaches the host: a reset proves the path is open."""
+    picks = sample_ports(ports, sample)
+    observations = await asyncio.gather(*(handshake(address, port, ctx.timeout) for port in picks))
+    per_port: dict[str, Any] = {str(p): o.reason.value for p, o in zip(picks, observations)}
+    reached = [p for p, o in zip(picks, observations) if o.reason in (Reason.OPEN, Reason.REFUSED)]
+    blocked = [(p, o) for p, o in zip(picks, observations) if o.reason not in (Reason.OPEN, Reason.REFUSED)]
+    evidence = {"sampled": per_port}
+    if not blocked:
+        opened = sum(1 for o in observations if o.reason is Reason.OPEN)
+        return Observation(
+            Reason.REACHABLE,
+            f"all {len(picks)} sampled ports of {ports} reached the host ({opened} open, "
+            f"{len(picks) - opened} reset by the host: no service, but the path is open)",
+            evidence,
+        )
+    port, first = blocked[0]
+    return Observation(
+        first.reason,
+        f"{len(blocked)} of {len(picks)} sampled ports of {ports} blocked "
+        f"({', '.join(str(p) for p, _ in blocked)}); e.g. {first.detail}; reached: "
+        f"{', '.join(str(p) for p in reached) or 'none'}",
+        {**evidence, **first.evidence},
+    )

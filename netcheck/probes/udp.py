@@ -1,0 +1,69 @@
+"""Plain UDP reachability: a harmless datagram on a connected socket, reading ICMP errors.
+
+Silence is `no-response`, never a pass: a UDP port that answers nothing cannot be
+told apart from a firewall that drops the datagram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.probes import ProbeContext, register
+from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
+
+
+@register(
+    "udp",
+    transports=("udp",),
+    summary="UDP datagram: a reply passes; ICMP port unreachable is refused; silence is no-response",
+    on_timeout=Reason.NO_RESPONSE,
+)
+async def observe_udp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    assert address is not None
+    if isinstance(flow.port, PortRange):
+        return Observation(Reason.NOT_APPLICABLE, "UDP port ranges cannot be tested without a listener")
+    # An empty datagram: no real service acts on it, but a closed port still answers ICMP.
+    return await exchange(address, flow.port, b"", ctx)
+
+
+async def exchange(address: str, port: int, payload: bytes, ctx: ProbeContext,
+                   max_reply: int = 65535) -> Observation:
+    """Send `payload` up to ctx.udp_tries times within ctx.timeout; report the reply or the ICMP error.
+
+    On success the reply bytes are in evidence["reply"] (hex, capped) and evidence["reply_len"].
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    enable_recverr(sock)
+    tries = max(1, ctx.udp_tries)
+    wait = ctx.timeout / tries
+    started = time.monotonic()
+    try:
+        sock.connect((address, port))
+        for attempt in range(1, tries + 1):
+            try:
+                await loop.sock_sendall(sock, payload)
+                async with asyncio.timeout(wait):
+                    reply = await loop.sock_recv(sock, max_reply)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                failed = failure_from_oserror(exc, sock, f"UDP {port}")
+                return Observation(failed.reason, failed.detail, {**failed.evidence, "tries": attempt},
+                                   elapsed_ms(started))
+            latency = elapsed_ms(started)
+            return Observation(
+                Reason.ANSWERED, f"UDP {port}: {len(reply)}-byte reply in {latency:.1f} ms",
+                {"reply_len": len(reply), "reply": reply[:512].hex(), "tries": attempt}, latency)
+        return Observation(
+            Reason.NO_RESPONSE,
+            f"UDP {port}: no reply and no ICMP error to {tries} datagrams in {ctx.timeout:g} s "
+            "(dropped by a firewall, or the service ignores them)",
+            {"tries": tries, "timeout_s": ctx.timeout},
+        )
+    finally:
+        sock.close()

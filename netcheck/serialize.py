@@ -1,0 +1,116 @@
+"""The one JSON serializer of a Report (schema netcheck.report/1), and its inverse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from netcheck.errors import ConfigError
+from netcheck.model import Direction, Flow, PortRange, Reason, Report, Result, RunInfo, Status
+
+SCHEMA = "netcheck.report/1"
+
+
+def _port_json(port: int | PortRange) -> int | str:
+    return port if isinstance(port, int) else str(port)
+
+
+def _port_from(value: int | str) -> int | PortRange:
+    if isinstance(value, int):
+        return value
+    first, last = value.split("-")
+    return PortRange(int(first), int(last))
+
+
+def result_to_dict(result: Result) -> dict[str, Any]:
+    flow = result.flow
+    return {
+        "flow": flow.id,
+        "purpose": flow.purpose,
+        "protocol": flow.protocol,
+        "transport": flow.transport,
+        "port": _port_json(flow.port),
+        "direction": flow.direction.value,
+        "peer": flow.peer,
+        "destination": flow.host,
+        "address": result.address,
+        "status": result.status.value,
+        "reason": result.reason.value,
+        "latency_ms": result.latency_ms,
+        "detail": result.detail,
+        "evidence": result.evidence,
+        "probe": flow.probe,
+        "required": flow.required,
+        "role": flow.role,
+        "documented_source": flow.source,
+        "documented_destination": flow.destination,
+        "note": flow.note,
+        "options": {k: v for k, v in flow.options.items()},
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    info = report.info
+    return {
+        "schema": SCHEMA,
+        "netcheck": {"version": info.version},
+        "run": {
+            "id": info.run_id,
+            "host": {"name": info.host_name, "addresses": list(info.host_addresses)},
+            "profile": info.profile,
+            "role": info.role,
+            "site": info.site,
+            "site_file": info.site_file,
+            "started": info.started,
+            "finished": info.finished,
+            "options": dict(info.options),
+        },
+        "summary": {"counts": report.counts(), "verdict": report.verdict().value},
+        "results": [result_to_dict(result) for result in report.results],
+    }
+
+
+def dumps(report: Report) -> str:
+    return json.dumps(report_to_dict(report), indent=2, default=str) + "\n"
+
+
+def report_from_dict(data: Any, source: str) -> Report:
+    """Rebuild a Report from its JSON (for re-rendering, diffs and merges)."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(source, f"not a netcheck report (schema {found!r})", expected=f"schema {SCHEMA}")
+    try:
+        run = data["run"]
+        info = RunInfo(
+            version=data["netcheck"]["version"], run_id=run["id"], host_name=run["host"]["name"],
+            host_addresses=tuple(run["host"]["addresses"]), profile=run["profile"], role=run["role"],
+            site=run["site"], site_file=run["site_file"], started=run["started"], finished=run["finished"],
+            options=run.get("options", {}),
+        )
+        results = []
+        for index, item in enumerate(data["results"]):
+            flow = Flow(
+                id=item["flow"], purpose=item["purpose"], protocol=item["protocol"],
+                transport=item["transport"], port=_port_from(item["port"]),
+                direction=Direction(item["direction"]), peer=item["peer"], host=item["destination"],
+                probe=item["probe"], required=item["required"], role=item.get("role", ""),
+                source=item.get("documented_source", ""), destination=item.get("documented_destination", ""),
+                note=item.get("note", ""), options=item.get("options", {}),
+            )
+            results.append(Result(
+                flow=flow, status=Status(item["status"]), reason=Reason(item["reason"]),
+                detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
+                evidence=item.get("evidence", {}),
+            ))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(source, f"malformed report: {type(exc).__name__} {exc}",
+                          key=f"results[{index}]" if "index" in locals() else None) from None
+    return Report.build(info, results)
+
+
+def loads(text: str, source: str) -> Report:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    return report_from_dict(data, source)
