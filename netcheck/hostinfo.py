@@ -18,7 +18,7 @@ def local_addresses() -> tuple[str, ...]:
         lines = Path("/proc/net/fib_trie").read_text().splitlines()
     except OSError:
         lines = []
-    for previous, line in zip(lines, lines[1:]):
+    for previous, line in zip(lines, lines[1:], strict=False):
         if line.strip() == "/32 host LOCAL":
             found.add(previous.split()[-1])
     try:

@@ -87,25 +87,33 @@ def report_from_dict(data: Any, source: str) -> Report:
             site=run["site"], site_file=run["site_file"], started=run["started"], finished=run["finished"],
             options=run.get("options", {}),
         )
-        results = []
-        for index, item in enumerate(data["results"]):
-            flow = Flow(
-                id=item["flow"], purpose=item["purpose"], protocol=item["protocol"],
-                transport=item["transport"], port=_port_from(item["port"]),
-                direction=Direction(item["direction"]), peer=item["peer"], host=item["destination"],
-                probe=item["probe"], required=item["required"], role=item.get("role", ""),
-                source=item.get("documented_source", ""), destination=item.get("documented_destination", ""),
-                note=item.get("note", ""), options=item.get("options", {}),
-            )
-            results.append(Result(
-                flow=flow, status=Status(item["status"]), reason=Reason(item["reason"]),
-                detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
-                evidence=item.get("evidence", {}),
-            ))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(source, f"malformed report: {type(exc).__name__} {exc}",
-                          key=f"results[{index}]" if "index" in locals() else None) from None
+        items = data["results"]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(source, f"malformed report: missing or wrong {exc}", key="run") from None
+    results = []
+    for index, item in enumerate(items):
+        try:
+            results.append(_result_from_dict(item))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
+                              key=f"results[{index}]") from None
     return Report.build(info, results)
+
+
+def _result_from_dict(item: dict[str, Any]) -> Result:
+    flow = Flow(
+        id=item["flow"], purpose=item["purpose"], protocol=item["protocol"],
+        transport=item["transport"], port=_port_from(item["port"]),
+        direction=Direction(item["direction"]), peer=item["peer"], host=item["destination"],
+        probe=item["probe"], required=item["required"], role=item.get("role", ""),
+        source=item.get("documented_source", ""), destination=item.get("documented_destination", ""),
+        note=item.get("note", ""), options=item.get("options", {}),
+    )
+    return Result(
+        flow=flow, status=Status(item["status"]), reason=Reason(item["reason"]),
+        detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
+        evidence=item.get("evidence", {}),
+    )
 
 
 def loads(text: str, source: str) -> Report:

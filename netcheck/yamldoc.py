@@ -110,6 +110,6 @@ def _scalar(node: yaml.Node, source: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(source, "a mapping or list cannot be a key", line=node.start_mark.line + 1)
     try:
-        return _CONSTRUCTOR.construct_object(node)  # type: ignore[no-untyped-call]
+        return _CONSTRUCTOR.construct_object(node)
     except yaml.YAMLError as exc:
         raise ConfigError(source, f"invalid value: {exc}", line=node.start_mark.line + 1) from None

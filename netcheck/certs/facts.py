@@ -94,10 +94,7 @@ def subject_cn(cert: x509.Certificate) -> str | None:
 
 
 def subject_cns(cert: x509.Certificate) -> list[str]:
-    return [
-        _text(attr.value)
-        for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    ]
+    return [_text(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
 
 
 def _text(value: str | bytes) -> str:
@@ -106,9 +103,7 @@ def _text(value: str | bytes) -> str:
 
 def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
     try:
-        return cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        ).value
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
     except (
@@ -141,19 +136,14 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
     urls: list[str] = []
     for point in cdp:
         for name in point.full_name or ():
-            if (
-                isinstance(name, x509.UniformResourceIdentifier)
-                and name.value not in urls
-            ):
+            if isinstance(name, x509.UniformResourceIdentifier) and name.value not in urls:
                 urls.append(name.value)
     return urls
 
 
 def is_ca(cert: x509.Certificate) -> bool:
     try:
-        return bool(
-            cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        )
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
         return False
 
@@ -221,9 +211,7 @@ def dns_name_matches(pattern: str, host: str) -> bool:
     if not pattern.startswith("*."):
         return "*" not in pattern and pattern == host
     suffix = pattern[2:]
-    if (
-        "*" in suffix or suffix.count(".") < 1
-    ):  # "*.com" or nested wildcards never match
+    if "*" in suffix or suffix.count(".") < 1:  # "*.com" or nested wildcards never match
         return False
     label, _, rest = host.partition(".")
     return bool(label) and rest == suffix

@@ -54,9 +54,10 @@ async def _observe_range(ports: PortRange, address: str, ctx: ProbeContext, samp
     """A range passes when every sampled port reaches the host: a reset proves the path is open."""
     picks = sample_ports(ports, sample)
     observations = await asyncio.gather(*(handshake(address, port, ctx.timeout) for port in picks))
-    per_port: dict[str, Any] = {str(p): o.reason.value for p, o in zip(picks, observations)}
-    reached = [p for p, o in zip(picks, observations) if o.reason in (Reason.OPEN, Reason.REFUSED)]
-    blocked = [(p, o) for p, o in zip(picks, observations) if o.reason not in (Reason.OPEN, Reason.REFUSED)]
+    pairs = list(zip(picks, observations, strict=True))
+    per_port: dict[str, Any] = {str(p): o.reason.value for p, o in pairs}
+    reached = [p for p, o in pairs if o.reason in (Reason.OPEN, Reason.REFUSED)]
+    blocked = [(p, o) for p, o in pairs if o.reason not in (Reason.OPEN, Reason.REFUSED)]
     evidence = {"sampled": per_port}
     if not blocked:
         opened = sum(1 for o in observations if o.reason is Reason.OPEN)

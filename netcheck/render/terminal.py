@@ -68,7 +68,7 @@ def render_terminal(report: Report, *, color: bool = False, width: int = 160) ->
         ("ms", {"justify": "right", "no_wrap": True}),
         ("Detail", {"ratio": 1, "min_width": 30}),
     ):
-        table.add_column(column, **kwargs)  # type: ignore[arg-type]
+        table.add_column(column, **kwargs)
     for result in report.results:
         flow = result.flow
         label = Text(flow.id)
