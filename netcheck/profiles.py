@@ -411,6 +411,7 @@ def url_port(url: str, peer: str) -> int:
 def load_any(path: Path) -> Profile | Site:
     """`netcheck validate`: decide by content whether `path` is a profile or a site file."""
     doc = load_yaml(path, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
+    _require_mapping(doc, (), doc.data, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
     if isinstance(doc.data, dict) and "flows" in doc.data:
         return profile_from_doc(doc)
     if isinstance(doc.data, dict) and "peers" in doc.data:

@@ -4,6 +4,7 @@ tested with `netcheck listen` on this host and a scan from the peer.)"""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +28,9 @@ def _decode_address(hex_address: str) -> str:
     raw = bytes.fromhex(hex_address)
     if len(raw) == 4:
         return ".".join(str(b) for b in raw[::-1])
-    # /proc prints IPv6 as four host-order 32-bit words.
+    # /proc prints IPv6 as four host-order (little-endian here) 32-bit words.
     words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
-    joined = b"".join(words)
-    import ipaddress
-    return str(ipaddress.IPv6Address(joined))
+    return str(ipaddress.IPv6Address(b"".join(words)))
 
 
 def listening_sockets(transport: str, proc: Path = Path("/proc/net")) -> list[LocalSocket]:
@@ -60,10 +59,14 @@ def owners(inodes: set[int]) -> dict[int, str]:
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         fd_dir = Path("/proc", pid, "fd")
         try:
-            links = [os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)]
-        except OSError:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or not ours to inspect
             continue
-        for link in links:
+        for fd in fds:
+            try:
+                link = os.readlink(fd_dir / fd)
+            except OSError:  # closed meanwhile (e.g. listdir's own descriptor)
+                continue
             if link.startswith("socket:["):
                 inode = int(link[8:-1])
                 if inode in inodes and inode not in result:

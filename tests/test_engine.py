@@ -1,0 +1,98 @@
+"""The engine: concurrency limits, deadlines, skips and error containment (in-process probes)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from netcheck.engine import Limits, scan
+from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
+from netcheck.probes import ProbeContext, register
+from tests.conftest import make_flow
+
+
+class InFlight:
+    """Counts how many probes run at the same time."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+
+GAUGE = InFlight()
+
+
+@register("test-sleep", transports=("tcp",), summary="test: sleep 0.2 s, count concurrency")
+async def _sleepy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    GAUGE.now += 1
+    GAUGE.peak = max(GAUGE.peak, GAUGE.now)
+    try:
+        await asyncio.sleep(0.2)
+    finally:
+        GAUGE.now -= 1
+    return Observation(Reason.OPEN, "slept")
+
+
+@register("test-hang", transports=("tcp",), summary="test: never returns", on_timeout=Reason.FILTERED)
+async def _hang(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+@register("test-crash", transports=("tcp",), summary="test: raises")
+async def _crash(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    raise ValueError("boom")
+
+
+def run(flows: list[Flow], limits: Limits, timeout: float = 1.0) -> list[Result]:
+    ctx = ProbeContext(timeout=timeout, run_id="t")
+    return asyncio.run(scan(flows, ctx, limits))
+
+
+def test_all_flows_run_concurrently() -> None:
+    GAUGE.peak = 0
+    flows = [make_flow(probe="test-sleep", host=f"127.0.0.{i + 1}", flow_id=f"f{i}") for i in range(40)]
+    results = run(flows, Limits(concurrency=256, per_host=64))
+    assert len(results) == 40 and all(r.status is Status.PASS for r in results)
+    assert GAUGE.peak == 40
+
+
+def test_global_and_per_host_limits() -> None:
+    GAUGE.peak = 0
+    run([make_flow(probe="test-sleep", host=f"127.0.0.{i + 1}", flow_id=f"f{i}") for i in range(20)],
+        Limits(concurrency=5, per_host=64))
+    assert GAUGE.peak == 5
+    GAUGE.peak = 0
+    run([make_flow(probe="test-sleep", flow_id=f"f{i}") for i in range(20)], Limits(concurrency=256, per_host=3))
+    assert GAUGE.peak == 3
+
+
+def test_probe_overrunning_its_deadline_gets_its_kinds_timeout_reason() -> None:
+    [result] = run([make_flow(probe="test-hang")], Limits(), timeout=0.2)
+    assert result.status is Status.FAIL
+    assert result.reason is Reason.FILTERED
+
+
+def test_run_deadline_ends_everything_at_once() -> None:
+    flows = [make_flow(probe="test-hang", flow_id=f"f{i}") for i in range(5)]
+    results = run(flows, Limits(deadline=0.3), timeout=30)
+    assert {r.reason for r in results} == {Reason.RUN_DEADLINE}
+    assert {r.status for r in results} == {Status.ERROR}
+
+
+def test_a_crashing_probe_is_an_error_with_traceback_and_others_still_report() -> None:
+    flows = [make_flow(probe="test-crash", flow_id="bad"), make_flow(probe="test-sleep", flow_id="good")]
+    results = {r.flow.id: r for r in run(flows, Limits())}
+    assert results["bad"].status is Status.ERROR
+    assert results["bad"].reason is Reason.INTERNAL_ERROR
+    assert "ValueError: boom" in results["bad"].evidence["traceback"]
+    assert results["good"].status is Status.PASS
+
+
+def test_unconfigured_peer_is_skipped_not_failed() -> None:
+    [result] = run([make_flow(host="")], Limits())
+    assert (result.status, result.reason) == (Status.SKIP, Reason.NOT_CONFIGURED)
+
+
+def test_inbound_flow_checks_the_local_listener() -> None:
+    [result] = run([make_flow(port=1, direction=Direction.IN, host="")], Limits())
+    assert result.reason in (Reason.NOT_LISTENING, Reason.LISTENING)
