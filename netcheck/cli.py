@@ -113,6 +113,11 @@ def build_parser() -> ArgumentParser:
     validate.add_argument("--profile", "-p", help="validate site files against this profile")
     validate.set_defaults(func=cmd_validate)
 
+    schema = commands.add_parser("schema", help="print the JSON Schema of profiles or site files",
+                                 description="Print a JSON Schema for editors (e.g. the YAML language server).")
+    schema.add_argument("kind", choices=["profile", "site"])
+    schema.set_defaults(func=cmd_schema)
+
     for module in EXTENSIONS:
         extension = importlib.import_module(module)
         extension.add_parser(commands)
@@ -250,6 +255,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             hosts = sum(len(h) for h in loaded.peers.values())
             print(f"{path}: valid site '{loaded.name}' ({len(loaded.peers)} peers, {hosts} hosts)")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from netcheck.schema import schema_text
+
+    sys.stdout.write(schema_text(args.kind))
     return EXIT_OK
 
 
