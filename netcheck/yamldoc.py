@@ -14,6 +14,8 @@ PathKey = tuple[str | int, ...]
 
 # Builds scalars exactly as yaml.safe_load would (ints, bools, null, ...).
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
+# libyaml's parser is ~20x faster on large profiles and keeps the same line marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def dotted(path: PathKey) -> str:
@@ -68,7 +70,7 @@ def load_yaml(path: Path, what: str) -> YamlDoc:
 
 def parse_yaml(text: str, source: str, what: str) -> YamlDoc:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
