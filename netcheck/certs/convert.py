@@ -1,0 +1,203 @@
+"""`netcheck cert convert`: the source document's openssl recipes as one command.
+
+DER <-> PEM, PKCS#12 -> PEM (with or without keys), PEM + key + chain -> PKCS#12, removing
+or setting a key's passphrase, and --split: a bundle into the appliance's three files with
+the chain in the documented order. Input formats are decided by content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    KeySerializationEncryption,
+    NoEncryption,
+    PrivateFormat,
+    pkcs12,
+)
+
+from netcheck.certs.chain import build_path, label
+from netcheck.certs.facts import fingerprint_sha256, is_ca
+from netcheck.certs.load import KeyState, Parsed, encode_secret, open_key, parse_file
+from netcheck.errors import UsageError
+
+EXPECTED_INPUT = "PEM, DER, PKCS#7 or PKCS#12 certificate material"
+
+
+@dataclass
+class Bundle:
+    """Certificates in input order plus the opened private key, if any."""
+
+    certs: list[x509.Certificate]
+    key: PrivateKeyTypes | None
+
+
+def convert(args: argparse.Namespace, passphrase: str | None, out_passphrase: str | None) -> int:
+    secret = encode_secret(passphrase)
+    bundle = _read(args.input, secret)
+    if args.key:
+        bundle.key = _read(args.key, secret).key or _no_key(args.key)
+    if args.chain:
+        bundle.certs += _read(args.chain, secret).certs
+    encryption = key_encryption(out_passphrase)
+    if args.split:
+        return _split(args, bundle, encryption)
+    if args.out is None:
+        raise UsageError("--out FILE is required with --to")
+    if args.to == "der":
+        return _to_der(args, bundle)
+    if args.to == "p12":
+        return _to_p12(args, bundle, out_passphrase)
+    return _to_pem(args, bundle, encryption)
+
+
+def _no_key(path: Path) -> PrivateKeyTypes:
+    raise UsageError(f"{path}: --key holds no private key")
+
+
+def _read(path: Path, secret: bytes | None) -> Bundle:
+    parsed: Parsed = parse_file(path, "input", EXPECTED_INPUT, secret)
+    key: PrivateKeyTypes | None = parsed.opened_key
+    if key is None and parsed.keys:
+        opened = open_key(parsed.keys[0], secret, str(path))
+        if opened.state is KeyState.NEEDS_PASSPHRASE:
+            raise UsageError(f"{path}: the private key is encrypted", hint="give --pass-env VAR or --pass")
+        if opened.state is KeyState.WRONG_PASSPHRASE:
+            raise UsageError(f"{path}: the passphrase does not open the private key")
+        key = opened.key
+    return Bundle(list(parsed.certs), key)
+
+
+def key_encryption(out_passphrase: str | None) -> KeySerializationEncryption:
+    secret = encode_secret(out_passphrase)
+    return BestAvailableEncryption(secret) if secret else NoEncryption()
+
+
+def key_pem(key: PrivateKeyTypes, encryption: KeySerializationEncryption) -> bytes:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
+
+
+def _cert_pem(certs: list[x509.Certificate]) -> bytes:
+    return b"".join(cert.public_bytes(Encoding.PEM) for cert in certs)
+
+
+def write_file(path: Path, data: bytes, *, force: bool, secret: bool = False) -> None:
+    """Write without clobbering (unless force); private keys get mode 0600 from the start."""
+    if path.exists() and not force:
+        raise UsageError(f"{path}: already exists", hint="use --force to overwrite")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(path, flags, 0o600 if secret else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if secret:
+            os.chmod(path, 0o600)  # an existing file keeps its mode through O_TRUNC
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _say(text: str) -> None:
+    print(f"netcheck cert convert: {text}", file=sys.stderr)
+
+
+def _key_note(encryption: KeySerializationEncryption) -> str:
+    if isinstance(encryption, NoEncryption):
+        return "private key unencrypted (mode 0600; add --out-pass-env VAR to protect it)"
+    return "private key encrypted"
+
+
+def _to_pem(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializationEncryption) -> int:
+    certs = [] if args.no_certs else bundle.certs
+    key = None if args.no_keys else bundle.key
+    if not certs and key is None:
+        raise UsageError(f"{args.input}: nothing to write with these options")
+    data = _cert_pem(certs) + (key_pem(key, encryption) if key is not None else b"")
+    write_file(args.out, data, force=args.force, secret=key is not None)
+    parts = [f"{len(certs)} certificate(s)"] + ([_key_note(encryption)] if key is not None else [])
+    _say(f"wrote {args.out}: {', '.join(parts)}")
+    return 0
+
+
+def _to_der(args: argparse.Namespace, bundle: Bundle) -> int:
+    if len(bundle.certs) != 1:
+        raise UsageError(
+            f"{args.input}: DER holds exactly one certificate; this input has {len(bundle.certs)}",
+            hint="use --split DIR, or --to pem",
+        )
+    write_file(args.out, bundle.certs[0].public_bytes(Encoding.DER), force=args.force)
+    _say(f"wrote {args.out}: 1 certificate (DER)")
+    return 0
+
+
+def _to_p12(args: argparse.Namespace, bundle: Bundle, out_passphrase: str | None) -> int:
+    if bundle.key is None:
+        raise UsageError("--to p12 needs the private key", hint="give --key FILE")
+    if not out_passphrase:
+        raise UsageError("--to p12 needs a password for the bundle", hint="give --out-pass-env VAR")
+    leaf, chain = order_bundle(bundle)
+    data = pkcs12.serialize_key_and_certificates(
+        label(leaf).encode("utf-8"),
+        bundle.key,  # type: ignore[arg-type]
+        leaf,
+        chain or None,
+        BestAvailableEncryption(encode_secret(out_passphrase) or b""),
+    )
+    write_file(args.out, data, force=args.force, secret=True)
+    _say(f"wrote {args.out}: PKCS#12 with the key, {label(leaf)} and {len(chain)} CA certificate(s)")
+    return 0
+
+
+def order_bundle(bundle: Bundle) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """The server certificate (the one matching the key, else the first non-CA) and its
+    chain in the documented order: issuing CA first, up to the root."""
+    if not bundle.certs:
+        raise UsageError("the input holds no certificate")
+    leaf = _pick_leaf(bundle)
+    others = [c for c in bundle.certs if fingerprint_sha256(c) != fingerprint_sha256(leaf)]
+    path, _ = build_path(leaf, others)
+    in_path = {fingerprint_sha256(c) for c in path}
+    strays = [c for c in others if fingerprint_sha256(c) not in in_path]
+    if strays:
+        _say("left out (not on the path to the root): " + ", ".join(label(c) for c in strays))
+    return leaf, path[1:]
+
+
+def _pick_leaf(bundle: Bundle) -> x509.Certificate:
+    if bundle.key is not None:
+        public = bundle.key.public_key()
+        for cert in bundle.certs:
+            if cert.public_key() == public:
+                return cert
+    return next((c for c in bundle.certs if not is_ca(c)), bundle.certs[0])
+
+
+def _split(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializationEncryption) -> int:
+    leaf, chain = order_bundle(bundle)
+    directory: Path = args.split
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot create ({exc.strerror})") from None
+    name = args.name or args.input.stem
+    written = [directory / f"{name}.crt"]
+    write_file(written[0], _cert_pem([leaf]), force=args.force)
+    if bundle.key is not None:
+        written.append(directory / f"{name}.key")
+        write_file(written[-1], key_pem(bundle.key, encryption), force=args.force, secret=True)
+    if chain:
+        written.append(directory / f"{name}-chain.pem")
+        write_file(written[-1], _cert_pem(chain), force=args.force)
+    _say("wrote " + ", ".join(str(p) for p in written))
+    if bundle.key is not None:
+        _say(_key_note(encryption))
+    return 0

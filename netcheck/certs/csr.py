@@ -1,0 +1,158 @@
+"""`netcheck cert csr`: an RSA key and a SHA-256 CSR with the subject the appliance
+documentation requires (CN, O, OU, C) and SANs, replacing the `openssl req` recipes
+(new key + CSR, CSR for an existing key, CSR from an existing certificate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import sys
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from netcheck.certs.checks import PASSPHRASE_CHARACTERS
+from netcheck.certs.convert import key_encryption, key_pem, write_file
+from netcheck.certs.facts import is_wildcard, san_dns, san_ip
+from netcheck.certs.load import KeyState, encode_secret, open_key, parse_file
+from netcheck.errors import UsageError
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def create(args: argparse.Namespace, passphrase: str | None) -> int:
+    template = _template(args.from_crt) if args.from_crt else None
+    subject = _subject(args, template)
+    cn = _first(subject, NameOID.COMMON_NAME)
+    sans = _sans(cn, args.san, template)
+    key, new_key = _key(args, passphrase)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise UsageError(f"{args.key}: not an RSA key; the appliance supports RSA 2048 or 4096 only")
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    stem = _safe_name(cn)
+    csr_out: Path = args.csr_out or Path(f"{stem}.csr")
+    written = []
+    if new_key:
+        key_out: Path = args.key_out or Path(f"{stem}.key")
+        write_file(key_out, key_pem(key, key_encryption(passphrase)), force=args.force, secret=True)
+        state = "encrypted" if passphrase else "unencrypted, mode 0600"
+        written.append(f"{key_out} (RSA {key.key_size}, {state})")
+    write_file(csr_out, request.public_bytes(Encoding.PEM), force=args.force)
+    written.append(f"{csr_out} ({subject.rfc4514_string()}; SAN {', '.join(_san_text(s) for s in sans)})")
+    _say("wrote " + " and ".join(written))
+    _warnings(cn, passphrase, new_key)
+    _say("send the CSR to your CA; check what comes back with `netcheck cert --crt FILE --key KEY --chain CHAIN`")
+    return 0
+
+
+def _say(text: str) -> None:
+    print(f"netcheck cert csr: {text}", file=sys.stderr)
+
+
+def _warnings(cn: str, passphrase: str | None, new_key: bool) -> None:
+    if is_wildcard(cn):
+        _say("warning: wildcard CN: allowed by the 2021 documentation, rejected by later releases")
+    if new_key and passphrase and not set(passphrase) <= PASSPHRASE_CHARACTERS:
+        allowed = "a-z A-Z 0-9 !#%()+,-./:=?@[\\]^_{}~"
+        _say(f"warning: the passphrase has characters later releases reject (allowed: {allowed})")
+
+
+def _template(path: Path) -> x509.Certificate:
+    parsed = parse_file(path, "--from-crt", "a PEM or DER certificate", None)
+    if not parsed.certs:
+        raise UsageError(f"{path}: --from-crt holds no certificate")
+    return parsed.certs[0]
+
+
+def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    values = name.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else ""
+
+
+def _subject(args: argparse.Namespace, template: x509.Certificate | None) -> x509.Name:
+    base = template.subject if template else x509.Name([])
+    fields = [
+        (NameOID.COUNTRY_NAME, args.country, "--c"),
+        (NameOID.STATE_OR_PROVINCE_NAME, args.state, None),
+        (NameOID.LOCALITY_NAME, args.locality, None),
+        (NameOID.ORGANIZATION_NAME, args.org, "--o"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, args.unit, "--ou"),
+        (NameOID.COMMON_NAME, args.cn, "--cn"),
+    ]
+    attributes: list[x509.NameAttribute[str]] = []
+    missing: list[str] = []
+    for oid, given, flag in fields:
+        value = (given or _first(base, oid)).strip()
+        if not value:
+            if flag:
+                missing.append(flag)
+            continue
+        if oid == NameOID.COUNTRY_NAME:
+            value = value.upper()
+            if not _COUNTRY.match(value):
+                raise UsageError(f"--c {given or value}: expected a two-letter country code such as US")
+        attributes.append(x509.NameAttribute(oid, value))
+    if missing:
+        raise UsageError(
+            f"missing {', '.join(missing)}",
+            hint="the documentation requires subject CN, O, OU and C (or copy them with --from-crt)",
+        )
+    return x509.Name(attributes)
+
+
+def _entry(text: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    if not re.fullmatch(r"(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?", text):
+        raise UsageError(f"--san {text}: not a DNS name or IP address")
+    return x509.DNSName(text.lower())
+
+
+def _sans(cn: str, extra: list[str], template: x509.Certificate | None) -> list[x509.GeneralName]:
+    texts = [cn, *extra]
+    if template is not None:
+        texts += san_dns(template) + san_ip(template)
+    entries: list[x509.GeneralName] = []
+    for text in texts:
+        entry = _entry(text.strip())
+        if entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+def _san_text(entry: x509.GeneralName) -> str:
+    return f"IP:{entry.value}" if isinstance(entry, x509.IPAddress) else f"DNS:{entry.value}"
+
+
+def _key(args: argparse.Namespace, passphrase: str | None) -> tuple[PrivateKeyTypes, bool]:
+    if args.key is None:
+        return rsa.generate_private_key(public_exponent=65537, key_size=args.bits), True
+    parsed = parse_file(args.key, "--key", "a PEM or DER private key", encode_secret(passphrase))
+    if parsed.opened_key is not None:
+        return parsed.opened_key, False
+    if not parsed.keys:
+        raise UsageError(f"{args.key}: --key holds no private key")
+    opened = open_key(parsed.keys[0], encode_secret(passphrase), str(args.key))
+    if opened.state is KeyState.NEEDS_PASSPHRASE:
+        raise UsageError(f"{args.key}: the key is encrypted", hint="give --pass-env VAR or --pass")
+    if opened.state is KeyState.WRONG_PASSPHRASE or opened.key is None:
+        raise UsageError(f"{args.key}: Passphrase does not match to the key")
+    return opened.key, False
+
+
+def _safe_name(cn: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", cn.replace("*", "wildcard")) or "appliance"

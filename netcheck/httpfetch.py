@@ -1,0 +1,605 @@
+"""A small, hostile-server-safe HTTP/1.1 GET for CRL downloads.
+
+Plain asyncio streams rather than an HTTP library because the appliance's CRL fetch is
+plain http (https is not a valid CRL location for it) and because every failure must be
+a netcheck Reason, not an exception: DNS, refusal, silence, a proxy's denial, an HTTP
+error, an oversize or malformed answer. One overall deadline bounds everything, so a
+server that drips one byte a second cannot hold the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import ipaddress
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from netcheck import __version__
+from netcheck.model import Reason
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+USER_AGENT = f"netcheck/{__version__}"
+
+_STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?$")
+_PROHIBITED_ERRNOS = {errno.EACCES, errno.EPERM}
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy. `authorization` is the Proxy-Authorization value: a secret, never shown."""
+
+    host: str
+    port: int
+    authorization: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return _host_port(self.host, self.port)
+
+
+def parse_proxy(url: str) -> Proxy:
+    """Parse `http://[user:password@]host[:port]`; ValueError (without the credentials) if not."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http":
+        raise ValueError("proxy URL must be http://host:port (the proxy is spoken to in plain HTTP)")
+    try:
+        port = parts.port or 3128
+    except ValueError:
+        raise ValueError("proxy URL has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError("proxy URL has no host")
+    auth = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    return Proxy(parts.hostname, port, auth)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one GET saw.
+
+    error              None on success (a 2xx answer read completely), else the Reason
+    detail             one human line
+    status, status_line, headers   the final HTTP answer, when one arrived
+    body               the body of a 2xx answer (empty otherwise)
+    proxy              "host:port" of the proxy used, None when direct
+    proxy_status_line  the proxy's own status line when the proxy, not the server, said no
+    hop                which hop failed: "proxy" or "server" (None on success)
+    address            the IP address connected to (the proxy's when proxied)
+    redirects          the URLs redirected to, in order
+    connect_ms, first_byte_ms, total_ms   timings from the start of the fetch
+    """
+
+    url: str
+    error: Reason | None
+    detail: str
+    status: int | None = None
+    status_line: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    proxy: str | None = None
+    proxy_status_line: str | None = None
+    hop: str | None = None
+    address: str | None = None
+    redirects: tuple[str, ...] = ()
+    connect_ms: float | None = None
+    first_byte_ms: float | None = None
+    total_ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+    def evidence(self) -> dict[str, Any]:
+        """JSON-safe facts for reports (the body is summarised, never included)."""
+        return {
+            "url": self.url,
+            "reason": self.error.value if self.error else None,
+            "detail": self.detail,
+            "status_line": self.status_line,
+            "proxy": self.proxy,
+            "proxy_status_line": self.proxy_status_line,
+            "hop": self.hop,
+            "address": self.address,
+            "redirects": list(self.redirects),
+            "bytes": len(self.body),
+            "connect_ms": self.connect_ms,
+            "first_byte_ms": self.first_byte_ms,
+            "total_ms": self.total_ms,
+        }
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    host: str
+    port: int
+    request_target: str  # origin-form path?query
+    absolute: str  # absolute-form for proxies
+
+    @property
+    def host_header(self) -> str:
+        return _host_port(self.host, self.port, default=80)
+
+
+class _Failure(Exception):
+    """Internal: ends one attempt with a reason. Never escapes fetch()."""
+
+    def __init__(self, reason: Reason, detail: str, hop: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.hop = hop
+
+
+class _DeadlineHit(Exception):
+    pass
+
+
+def _host_port(host: str, port: int, default: int | None = None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port == default else f"{shown}:{port}"
+
+
+def parse_http_url(url: str) -> _Target:
+    """Split an http:// URL; _Failure(PROTOCOL_ERROR) for https, other schemes or nonsense."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise _Failure(Reason.PROTOCOL_ERROR, f"not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        raise _Failure(
+            Reason.PROTOCOL_ERROR,
+            "https:// is not a valid CRL location: the appliance fetches CRLs over plain http://",
+        )
+    if scheme != "http" or not parts.hostname:
+        raise _Failure(Reason.PROTOCOL_ERROR, f"not an http:// URL: {url!r}")
+    port = port or 80
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = parts.hostname
+    absolute = f"http://{_host_port(host, port, default=80)}{path}"
+    return _Target(url=url, host=host, port=port, request_target=path, absolute=absolute)
+
+
+async def fetch(
+    url: str,
+    *,
+    proxy: str | Proxy | None,
+    timeout: float,
+    max_bytes: int,
+) -> FetchResult:
+    """GET `url` (http:// only), directly or through an HTTP proxy, within `timeout` seconds.
+
+    Never raises for network or protocol trouble: the result carries a Reason instead.
+    Redirects (to http:// only) are followed up to MAX_REDIRECTS within the same deadline.
+    A bad `proxy` string raises ValueError: that is the caller's input, not the network.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    proxy_obj = parse_proxy(proxy) if isinstance(proxy, str) else proxy
+    redirects: list[str] = []
+    current = url
+    while True:
+        result = await _attempt(current, url, proxy_obj, started, deadline, max_bytes, redirects)
+        location = result.header("location") if result.status in (301, 302, 303, 307, 308) else None
+        if result.error is not Reason.HTTP_ERROR or location is None:
+            return result
+        if len(redirects) >= MAX_REDIRECTS:
+            return _replace_detail(result, f"more than {MAX_REDIRECTS} redirects")
+        current = urljoin(current, location)
+        redirects.append(current)
+
+
+def _replace_detail(result: FetchResult, detail: str) -> FetchResult:
+    return replace(result, detail=detail)
+
+
+async def _attempt(
+    url: str,
+    original: str,
+    proxy: Proxy | None,
+    started: float,
+    deadline: float,
+    max_bytes: int,
+    redirects: list[str],
+) -> FetchResult:
+    facts: dict[str, Any] = {
+        "url": original,
+        "proxy": str(proxy) if proxy else None,
+        "redirects": tuple(redirects),
+    }
+
+    def elapsed() -> float:
+        return round((time.monotonic() - started) * 1000, 1)
+
+    try:
+        target = parse_http_url(url)
+        head, body = await _exchange(target, proxy, deadline, max_bytes, facts, elapsed)
+    except _Failure as failure:
+        return FetchResult(
+            error=failure.reason,
+            detail=failure.detail,
+            hop=failure.hop,
+            total_ms=elapsed(),
+            **facts,
+        )
+    return _judge(head, body, proxy, facts, elapsed())
+
+
+@dataclass(frozen=True)
+class _Head:
+    status: int
+    status_line: str
+    headers: tuple[tuple[str, str], ...]
+
+
+def _judge(
+    head: _Head,
+    body: bytes,
+    proxy: Proxy | None,
+    facts: dict[str, Any],
+    total_ms: float,
+) -> FetchResult:
+    common: dict[str, Any] = {
+        "status": head.status,
+        "status_line": head.status_line,
+        "headers": head.headers,
+        "total_ms": total_ms,
+        **facts,
+    }
+    if 200 <= head.status < 300:
+        return FetchResult(
+            error=None,
+            detail=f"{head.status_line} ({len(body)} bytes)",
+            body=body,
+            **common,
+        )
+    if 300 <= head.status < 400:
+        location = _header(head, "location")
+        where = f" to {location}" if location else " without a Location"
+        return FetchResult(
+            error=Reason.HTTP_ERROR,
+            detail=f"server redirected{where}",
+            hop="server",
+            **common,
+        )
+    if proxy is not None and _proxy_generated(head):
+        return FetchResult(
+            error=Reason.PROXY_DENIED,
+            detail=f"proxy {proxy} answered {head.status_line}: {_proxy_meaning(head.status)}",
+            proxy_status_line=head.status_line,
+            hop="proxy",
+            **common,
+        )
+    return FetchResult(
+        error=Reason.HTTP_ERROR,
+        detail=f"server answered {head.status_line}",
+        hop="server",
+        **common,
+    )
+
+
+def _proxy_generated(head: _Head) -> bool:
+    """Whether an error answer came from the proxy itself rather than the origin.
+
+    Proxies add Via to what they relay but not (tinyproxy) to their own error pages;
+    Squid marks its own with X-Squid-Error; 407 is by definition the proxy's.
+    """
+    names = {key.lower() for key, _ in head.headers}
+    if head.status == 407 or "x-squid-error" in names or "proxy-authenticate" in names:
+        return True
+    return "via" not in names
+
+
+def _proxy_meaning(status: int) -> str:
+    if status == 407:
+        return "the proxy requires credentials (give them in --proxy http://user:pass@host:port)"
+    if status in (500, 502, 503, 504):  # tinyproxy says "500 Unable to connect"
+        return "the proxy could not reach the server"
+    if status == 403:
+        return "the proxy's policy forbids this URL or this client"
+    return "the proxy refused the request"
+
+
+async def _exchange(
+    target: _Target,
+    proxy: Proxy | None,
+    deadline: float,
+    max_bytes: int,
+    facts: dict[str, Any],
+    elapsed: Callable[[], float],
+) -> tuple[_Head, bytes]:
+    hop = "proxy" if proxy else "server"
+    host, port = (proxy.host, proxy.port) if proxy else (target.host, target.port)
+    addresses = await _resolve(host, port, deadline, hop)
+    reader, writer, address = await _connect(addresses, port, deadline, hop)
+    facts["address"] = address
+    facts["connect_ms"] = elapsed()
+    try:
+        writer.write(_request(target, proxy))
+        stream = _Stream(reader, deadline)
+        try:
+            await asyncio.wait_for(writer.drain(), max(deadline - time.monotonic(), 0.001))
+            head = await _read_head(stream)
+            facts["first_byte_ms"] = elapsed()
+            body = await _read_body(stream, head, max_bytes) if 200 <= head.status < 300 else b""
+        except (TimeoutError, _DeadlineHit):
+            got = f" after {stream.total} bytes" if stream.total else " before any answer"
+            raise _Failure(
+                Reason.TIMEOUT,
+                f"connected to {address}, but no complete answer{got} before the deadline",
+                hop,
+            ) from None
+        except (ConnectionError, OSError) as exc:
+            raise _Failure(
+                Reason.PROTOCOL_ERROR,
+                f"connection to {address} broke after {stream.total} bytes: {exc}",
+                hop,
+            ) from None
+    finally:
+        writer.close()
+    return head, body
+
+
+def _request(target: _Target, proxy: Proxy | None) -> bytes:
+    lines = [
+        f"GET {target.absolute if proxy else target.request_target} HTTP/1.1",
+        f"Host: {target.host_header}",
+        f"User-Agent: {USER_AGENT}",
+        "Accept: */*",
+        "Connection: close",
+    ]
+    if proxy and proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii", "strict")
+
+
+async def _resolve(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:
+    """(family, address) pairs. IP literals skip the resolver entirely."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))]
+    what = "proxy name" if hop == "proxy" else "name"
+    try:
+        infos = await asyncio.wait_for(_getaddrinfo(host, port), max(deadline - time.monotonic(), 0.001))
+    except TimeoutError:
+        raise _Failure(
+            Reason.DNS_FAILURE,
+            f"{what} {host!r} did not resolve before the deadline",
+            hop,
+        ) from None
+    except socket.gaierror as exc:
+        raise _Failure(
+            Reason.DNS_FAILURE,
+            f"{what} {host!r} does not resolve ({exc.strerror})",
+            hop,
+        ) from None
+    seen: list[tuple[int, str]] = []
+    for family, _, _, _, sockaddr in infos:
+        pair = (int(family), str(sockaddr[0]))
+        if pair not in seen:
+            seen.append(pair)
+    if not seen:
+        raise _Failure(Reason.DNS_FAILURE, f"{what} {host!r} has no address", hop)
+    return seen
+
+
+async def _getaddrinfo(host: str, port: int) -> list[Any]:
+    """getaddrinfo in a daemon thread: a hung resolver must not hold asyncio.run()'s shutdown,
+    which would wait for the default executor's threads."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def work() -> None:
+        try:
+            value: Any = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            ok = True
+        except OSError as exc:
+            value, ok = exc, False
+        loop.call_soon_threadsafe(_settle, future, value, ok)
+
+    threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future[list[Any]], value: Any, ok: bool) -> None:
+    if future.done():  # the waiter gave up (deadline)
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+async def _connect(
+    addresses: list[tuple[int, str]], port: int, deadline: float, hop: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    """Try each address in turn, each with an equal share of the time left."""
+    failure: _Failure | None = None
+    for index, (_family, address) in enumerate(addresses):
+        shown = _host_port(address, port)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        share = remaining / (len(addresses) - index)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), share)
+        except TimeoutError:
+            failure = _Failure(Reason.FILTERED, f"no answer from {shown} within {share:.1f}s", hop)
+        except OSError as exc:
+            failure = _Failure(_connect_reason(exc), f"{shown}: {exc.strerror or exc}", hop)
+        else:
+            return reader, writer, address
+    raise failure or _Failure(Reason.FILTERED, "deadline passed before connecting", hop)
+
+
+def _connect_reason(exc: OSError) -> Reason:
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return Reason.REFUSED
+    if exc.errno in _PROHIBITED_ERRNOS:
+        return Reason.PROHIBITED
+    if exc.errno == errno.ETIMEDOUT:
+        return Reason.FILTERED
+    return Reason.UNREACHABLE  # EHOSTUNREACH, ENETUNREACH, ... and anything else on the way
+
+
+class _Stream:
+    """A byte buffer over a StreamReader where every read respects one deadline."""
+
+    def __init__(self, reader: asyncio.StreamReader, deadline: float) -> None:
+        self.reader = reader
+        self.deadline = deadline
+        self.buffer = bytearray()
+        self.eof = False
+        self.total = 0
+
+    async def fill(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _DeadlineHit
+        data = await asyncio.wait_for(self.reader.read(65536), remaining)
+        if not data:
+            self.eof = True
+        self.total += len(data)
+        self.buffer += data
+
+    def take(self, count: int) -> bytes:
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
+
+
+async def _read_head(stream: _Stream) -> _Head:
+    while True:  # skip interim 1xx answers
+        head = await _read_one_head(stream)
+        if not 100 <= head.status < 200:
+            return head
+
+
+async def _read_one_head(stream: _Stream) -> _Head:
+    while True:
+        if len(stream.buffer) >= 5 and not stream.buffer.startswith(b"HTTP/"):
+            raise _Failure(
+                Reason.PROTOCOL_ERROR,
+                f"not HTTP: the answer starts {bytes(stream.buffer[:24])!r}",
+            )
+        end = stream.buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            raw = stream.take(end + 4)[:-4]
+            break
+        if len(stream.buffer) > MAX_HEAD_BYTES:
+            raise _Failure(Reason.PROTOCOL_ERROR, f"HTTP header longer than {MAX_HEAD_BYTES} bytes")
+        if stream.eof:
+            if not stream.total:
+                raise _Failure(
+                    Reason.PROTOCOL_ERROR,
+                    "the server closed the connection without answering",
+                )
+            raise _Failure(
+                Reason.PROTOCOL_ERROR,
+                f"the answer ended inside the HTTP header: {bytes(stream.buffer[:24])!r}",
+            )
+        await stream.fill()
+    lines = raw.split(b"\r\n")
+    match = _STATUS_LINE.match(lines[0])
+    if not match:
+        raise _Failure(Reason.PROTOCOL_ERROR, f"malformed HTTP status line {lines[0][:60]!r}")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name.strip() or name != name.strip():
+            raise _Failure(Reason.PROTOCOL_ERROR, f"malformed HTTP header line {line[:60]!r}")
+        headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+    return _Head(int(match.group(1)), lines[0].decode("latin-1"), tuple(headers))
+
+
+def _header(head: _Head, name: str) -> str | None:
+    return next((value for key, value in head.headers if key.lower() == name), None)
+
+
+async def _read_body(stream: _Stream, head: _Head, max_bytes: int) -> bytes:
+    if head.status in (204, 304):
+        return b""
+    encoding = (_header(head, "transfer-encoding") or "").lower()
+    if encoding:
+        if encoding != "chunked":
+            raise _Failure(Reason.PROTOCOL_ERROR, f"unsupported Transfer-Encoding {encoding!r}")
+        return await _read_chunked(stream, max_bytes)
+    length_text = _header(head, "content-length")
+    if length_text is None:
+        return await _read_to_eof(stream, max_bytes)
+    if not length_text.isdigit():
+        raise _Failure(Reason.PROTOCOL_ERROR, f"invalid Content-Length {length_text!r}")
+    length = int(length_text)
+    if length > max_bytes:
+        raise _Failure(
+            Reason.TOO_LARGE,
+            f"Content-Length {length} exceeds the {max_bytes}-byte cap",
+        )
+    return await _read_exact(stream, length, "body")
+
+
+async def _read_exact(stream: _Stream, count: int, what: str) -> bytes:
+    while len(stream.buffer) < count:
+        if stream.eof:
+            raise _Failure(
+                Reason.PROTOCOL_ERROR,
+                f"the connection closed after {len(stream.buffer)} of {count} {what} bytes",
+            )
+        await stream.fill()
+    return stream.take(count)
+
+
+async def _read_to_eof(stream: _Stream, max_bytes: int) -> bytes:
+    while not stream.eof:
+        if len(stream.buffer) > max_bytes:
+            raise _Failure(Reason.TOO_LARGE, f"the body exceeds the {max_bytes}-byte cap")
+        await stream.fill()
+    if len(stream.buffer) > max_bytes:
+        raise _Failure(Reason.TOO_LARGE, f"the body exceeds the {max_bytes}-byte cap")
+    return stream.take(len(stream.buffer))
+
+
+async def _read_line(stream: _Stream, limit: int = 4096) -> bytes:
+    while (end := stream.buffer.find(b"\r\n")) < 0:
+        if len(stream.buffer) > limit or stream.eof:
+            raise _Failure(Reason.PROTOCOL_ERROR, "malformed chunked encoding")
+        await stream.fill()
+    return stream.take(end + 2)[:-2]
+
+
+async def _read_chunked(stream: _Stream, max_bytes: int) -> bytes:
+    body = bytearray()
+    while True:
+        size_text = (await _read_line(stream)).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise _Failure(Reason.PROTOCOL_ERROR, f"malformed chunk size {size_text[:20]!r}") from None
+        if size == 0:
+            while await _read_line(stream):  # trailers up to the empty line
+                pass
+            return bytes(body)
+        if len(body) + size > max_bytes:
+            raise _Failure(Reason.TOO_LARGE, f"the body exceeds the {max_bytes}-byte cap")
+        body += await _read_exact(stream, size, "chunk")
+        if await _read_line(stream) != b"":
+            raise _Failure(Reason.PROTOCOL_ERROR, "malformed chunked encoding")
