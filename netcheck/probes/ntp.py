@@ -1,0 +1,151 @@
+"""NTP 123/udp: one client-mode request, judged on the server's stratum, leap and offset.
+
+The packet goes through udp.exchange (not ntplib's own socket) so that ICMP refused
+and administratively prohibited keep their precise reason and sender; ntplib packs
+and parses the packet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import struct
+import time
+from typing import Any
+
+from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
+from netcheck.probes.udp import exchange
+
+DEFAULT_MAX_OFFSET_S = 1.0
+NTP_VERSION = 4
+MODE_SERVER = 4
+PACKET_LEN = 48
+UNSYNCHRONISED_STRATUM = 16
+LEAP_ALARM = 3
+# Kiss-o'-death codes (stratum 0) that mean "this server will not serve you" (RFC 5905 7.4).
+REFUSING_KISS_CODES = frozenset({"DENY", "RSTR"})
+
+
+def reference_id_text(ref_id: int, stratum: int) -> str:
+    """Stratum 0/1 carry a 4-character code (kiss code or clock source); higher strata an IPv4
+    address (or, for IPv6 upstreams, the first 4 bytes of an MD5 hash, shown the same way)."""
+    raw = struct.pack("!I", ref_id)
+    if stratum <= 1:
+        return "".join(chr(b) for b in raw if 32 <= b < 127).strip()
+    return socket.inet_ntoa(raw)
+
+
+def _judge(flow: Flow, observation: Observation) -> Status:
+    # A server that sends DENY/RSTR will never set the appliance's clock: that is a failure.
+    if observation.evidence.get("kiss_code") in REFUSING_KISS_CODES:
+        return Status.FAIL
+    return default_judge(flow, observation)
+
+
+@register(
+    "ntp",
+    transports=("udp",),
+    summary="NTP client request: stratum, offset, delay, reference id, leap; warns when unsynchronised "
+            "or the clock is off",
+    options={"max_offset_s": OptionSpec((int, float), "largest acceptable |offset| in seconds (default 1.0)")},
+    judge=_judge,
+    on_timeout=Reason.NO_RESPONSE,
+)
+async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    assert address is not None
+    if isinstance(flow.port, PortRange):
+        return Observation(Reason.NOT_APPLICABLE, "NTP is tested on a single port, not a range")
+    max_offset = float(flow.options.get("max_offset_s", DEFAULT_MAX_OFFSET_S))
+    # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
+    tries = max(1, ctx.udp_tries)
+    one_try = dataclasses.replace(ctx, udp_tries=1, timeout=ctx.timeout / tries)
+    for attempt in range(1, tries + 1):
+        observation = await _request_once(address, flow.port, one_try, max_offset)
+        if observation.reason is not Reason.NO_RESPONSE:
+            return _with_tries(observation, attempt)
+    return Observation(
+        Reason.NO_RESPONSE,
+        f"NTP {flow.port}: no reply and no ICMP error to {tries} requests in {ctx.timeout:g} s "
+        "(dropped by a firewall, or no NTP server there)",
+        {"tries": tries, "timeout_s": ctx.timeout},
+    )
+
+
+def _with_tries(observation: Observation, attempt: int) -> Observation:
+    return dataclasses.replace(observation, evidence={**observation.evidence, "tries": attempt})
+
+
+async def _request_once(address: str, port: int, ctx: ProbeContext, max_offset: float) -> Observation:
+    import ntplib
+
+    sent_at = ntplib.system_to_ntp_time(time.time())
+    request = ntplib.NTPPacket(version=NTP_VERSION, mode=3, tx_timestamp=sent_at)
+    answered = await exchange(address, port, request.to_data(), ctx, max_reply=1024)
+    received_at = ntplib.system_to_ntp_time(time.time())
+    if answered.reason is not Reason.ANSWERED:
+        return answered
+    reply = bytes.fromhex(str(answered.evidence.get("reply", "")))
+    return read_reply(reply, request.to_data(), received_at, max_offset, answered.latency_ms)
+
+
+def read_reply(reply: bytes, request: bytes, received_at: float, max_offset: float,
+               latency_ms: float | None) -> Observation:
+    """Judge one reply to the packet `request`, received at NTP time `received_at`."""
+    import ntplib
+
+    raw = {"reply_len": len(reply), "reply": reply[:64].hex()}
+    if len(reply) < PACKET_LEN:
+        return Observation(Reason.PROTOCOL_ERROR,
+                           f"a {len(reply)}-byte reply is not an NTP packet ({PACKET_LEN} bytes or more)",
+                           raw, latency_ms)
+    stats = ntplib.NTPStats()
+    stats.from_data(reply)
+    stats.dest_timestamp = received_at
+    if stats.mode != MODE_SERVER:
+        return Observation(Reason.PROTOCOL_ERROR,
+                           f"the reply is not from an NTP server (mode {stats.mode}, expected {MODE_SERVER})",
+                           raw, latency_ms)
+    # The server must echo our transmit time: anything else is not an answer to this request.
+    # (origin timestamp: bytes 24-31 of the reply; transmit timestamp: bytes 40-47 of the request)
+    if reply[24:32] != request[40:48]:
+        return Observation(Reason.PROTOCOL_ERROR,
+                           "the reply does not echo this request's timestamp (not an answer to it)",
+                           raw, latency_ms)
+    facts = _facts(stats)
+    summary = (f"stratum {facts['stratum']}, reference {facts['reference_id'] or '-'}, "
+               f"offset {facts['offset_s']:+.3f} s, delay {facts['delay_s'] * 1000:.1f} ms")
+    if stats.stratum == 0:
+        # Stratum 0 is a kiss-o'-death: the reference id is an ASCII code (RFC 5905 7.4).
+        code = facts["reference_id"]
+        facts["kiss_code"] = code
+        if code in REFUSING_KISS_CODES:
+            return Observation(Reason.UNSYNCHRONISED, f"kiss-o'-death {code}: the server refuses to serve this "
+                                                      f"client: {summary}", facts, latency_ms)
+        kiss = f"kiss code '{code}', " if code else ""
+        return Observation(Reason.UNSYNCHRONISED, f"the server is not synchronised ({kiss}stratum 0, "
+                                                  f"leap {stats.leap}): {summary}", facts, latency_ms)
+    if stats.stratum >= UNSYNCHRONISED_STRATUM or stats.leap == LEAP_ALARM:
+        return Observation(Reason.UNSYNCHRONISED,
+                           f"the server is not synchronised (stratum {stats.stratum}, leap {stats.leap}): {summary}",
+                           facts, latency_ms)
+    if abs(stats.offset) > max_offset:
+        return Observation(Reason.CLOCK_OFFSET,
+                           f"this host's clock is {stats.offset:+.3f} s off the server's "
+                           f"(threshold {max_offset:g} s): {summary}", facts, latency_ms)
+    return Observation(Reason.ANSWERED, summary, facts, latency_ms)
+
+
+def _facts(stats: Any) -> dict[str, Any]:
+    return {
+        "stratum": stats.stratum,
+        "leap": stats.leap,
+        "version": stats.version,
+        "offset_s": round(stats.offset, 6),
+        "delay_s": round(stats.delay, 6),
+        "reference_id": reference_id_text(stats.ref_id, stats.stratum),
+        "root_delay_s": round(stats.root_delay, 6),
+        "root_dispersion_s": round(stats.root_dispersion, 6),
+        "poll": stats.poll,
+        "precision": stats.precision,
+    }
