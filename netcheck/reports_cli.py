@@ -1,0 +1,200 @@
+"""Sub-commands over saved JSON reports: report (re-render), diff (before/after), merge (fleet).
+
+Imports nothing heavy at module level: the parser is built on every netcheck start.
+Exit codes: report and merge 0 once written; diff 1 when a flow got worse, else 0;
+2 for unusable input (a missing file, not JSON, not a netcheck report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netcheck.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from netcheck.model import Report
+
+DIFF_CHOICES = ("text", "markdown", "json")
+MERGE_CHOICES = ("html", "markdown", "csv", "json")
+
+
+def _format_list(choices: Callable[[], tuple[str, ...]]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        allowed = choices()
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown format '{','.join(unknown) or text}' (choose from {', '.join(allowed)})")
+        return names
+    return parse
+
+
+def _report_formats() -> tuple[str, ...]:
+    from netcheck.render import FORMATS
+
+    return tuple(FORMATS)
+
+
+def add_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="re-render a saved JSON report (html, junit, markdown, csv, firewall-request, ...)",
+        description="Re-render a JSON report saved by 'netcheck scan --format json' in other formats. "
+                    "Files go to --output or reports/ like a scan's.")
+    report.add_argument("result", type=Path, help="a netcheck.report/1 JSON file")
+    report.add_argument("--format", "-f", type=_format_list(_report_formats), default=["html"],
+                        help="comma-separated formats (default: html): " + ", ".join(_report_formats()))
+    report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
+                                               "'-' for stdout")
+    report.set_defaults(func=cmd_report)
+
+    diff = commands.add_parser(
+        "diff", help="list flows whose status changed between two reports (exit 1 if any got worse)",
+        description="Compare two JSON reports (e.g. before and after a firewall change) and list the flows "
+                    "whose status or reason changed. Exit 1 when a flow got worse (or a new flow failed), "
+                    "0 otherwise.")
+    diff.add_argument("old", type=Path, help="the earlier JSON report")
+    diff.add_argument("new", type=Path, help="the later JSON report")
+    diff.add_argument("--format", "-f", choices=DIFF_CHOICES, default="text", help="output format (default text)")
+    diff.add_argument("--output", "-o", help="write to this file instead of stdout")
+    diff.set_defaults(func=cmd_diff)
+
+    merge = commands.add_parser(
+        "merge", help="one fleet matrix (hosts x flows) from reports taken on many hosts",
+        description="Merge JSON reports from many hosts into one matrix: a row per host, a column per flow, "
+                    "each cell the worst status of that flow on that host.")
+    merge.add_argument("reports", type=Path, nargs="+", help="netcheck.report/1 JSON files")
+    merge.add_argument("--format", "-f", type=_format_list(lambda: MERGE_CHOICES), default=["html"],
+                       help="comma-separated formats: " + ", ".join(MERGE_CHOICES) + " (default html)")
+    merge.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
+                                              "'-' for stdout")
+    merge.set_defaults(func=cmd_merge)
+
+
+# ---------------------------------------------------------------- loading
+
+def load_report(path: Path) -> Report:
+    """A saved report, or a one-line ConfigError saying why it cannot be used."""
+    from netcheck.serialize import loads
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "is a folder, not a report file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not a text file", expected="a JSON report") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
+    report = loads(text, str(path))
+    _check_types(report, path)
+    return report
+
+
+_TEXT_FIELDS = ("id", "purpose", "protocol", "transport", "peer", "host", "probe", "role", "source", "destination",
+                "note")
+_JSON_NAMES = {"id": "flow", "host": "destination", "source": "documented_source",
+               "destination": "documented_destination"}
+
+
+def _check_types(report: Report, path: Path) -> None:
+    """serialize.loads checks the structure; a hand-edited file can still carry wrong types."""
+    info = report.info
+    for name in ("version", "run_id", "host_name", "profile", "role", "site", "site_file", "started", "finished"):
+        if not isinstance(getattr(info, name), str):
+            raise ConfigError(path, f"malformed report: run field {name} is not text")
+    if not all(isinstance(a, str) for a in info.host_addresses) or not isinstance(info.options, Mapping):
+        raise ConfigError(path, "malformed report: run.host.addresses or run.options has the wrong type")
+    for index, result in enumerate(report.results):
+        where = f"results[{index}]"
+        flow = result.flow
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(flow, name), str):
+                raise ConfigError(path, f"malformed report: {_JSON_NAMES.get(name, name)} is not text", key=where)
+        checks = (
+            (isinstance(result.detail, str), "detail is not text"),
+            (result.address is None or isinstance(result.address, str), "address is not text or null"),
+            (result.latency_ms is None or (isinstance(result.latency_ms, int | float)
+                                           and not isinstance(result.latency_ms, bool)),
+             "latency_ms is not a number or null"),
+            (isinstance(result.evidence, Mapping), "evidence is not an object"),
+            (isinstance(flow.options, Mapping), "options is not an object"),
+            (isinstance(flow.required, bool), "required is not true/false"),
+            (not isinstance(flow.port, bool), "port is not a number"),
+        )
+        for ok, problem in checks:
+            if not ok:
+                raise ConfigError(path, f"malformed report: {problem}", key=where)
+
+
+# ---------------------------------------------------------------- writing
+
+def _say(text: str) -> None:
+    print(f"netcheck: {text}", file=sys.stderr)
+
+
+def _write(text: str, output: str | None, default_name: str, single: bool, label: str) -> None:
+    """To stdout ('-'), a file (--output with one format), or a folder (default reports/)."""
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    if output and single and not Path(output).is_dir() and not output.endswith("/"):
+        target = Path(output)
+    else:
+        target = (Path(output) if output else Path("reports")) / default_name
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    _say(f"wrote {label}: {target}")
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from netcheck.cli import write_outputs
+
+    report = load_report(args.result)
+    write_outputs(report, args.format, args.output)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from netcheck.render.diff import DIFF_FORMATS, diff_reports
+
+    old, new = load_report(args.old), load_report(args.new)
+    if (old.info.host_name, old.info.profile) != (new.info.host_name, new.info.profile):
+        _say(f"note: comparing different runs: {old.info.host_name} ({old.info.profile}) "
+             f"and {new.info.host_name} ({new.info.profile})")
+    diff = diff_reports(old, new)
+    render, _extension = DIFF_FORMATS[args.format]
+    text = render(diff)
+    if args.output and args.output != "-":
+        if Path(args.output).is_dir():
+            raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
+        _write(text, args.output, "", True, f"{args.format} diff")
+    else:
+        sys.stdout.write(text)
+    return 1 if diff.worse else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from netcheck.render.fleet import FLEET_FORMATS, build_fleet
+
+    fleet = build_fleet([(str(path), load_report(path)) for path in args.reports])
+    for note in fleet.notes:
+        _say(f"note: {note}")
+    stamp = max(host.report.info.started for host in fleet.hosts).replace(":", "").replace("-", "")[:15]
+    for name in args.format:
+        render, extension = FLEET_FORMATS[name]
+        _write(render(fleet), args.output, f"netcheck-fleet-{stamp}.{extension}", len(args.format) == 1,
+               f"{name} fleet matrix")
+    _say(f"{len(fleet.hosts)} hosts, {len(fleet.columns)} flows: "
+         + ", ".join(f"{n} {verdict}" for verdict, n in fleet.counts().items() if n))
+    return 0
