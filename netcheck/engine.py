@@ -10,7 +10,7 @@ import traceback
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 from urllib.parse import urlsplit
 
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
@@ -39,6 +39,19 @@ class Observer(Protocol):
     def start(self, total: int) -> None: ...
 
     def advance(self, result: Result) -> None: ...
+
+
+class ScanHook(Protocol):
+    """An extension's part in a scan (the far-side listener, raw diagnosis).
+
+    choose  the registered probe kind that tests an outbound flow instead of the profile's, or None
+    after   refines the results once every probe has finished (e.g. diagnoses the failed flows);
+            it bounds its own time and must not raise
+    """
+
+    def choose(self, flow: Flow) -> str | None: ...
+
+    async def after(self, results: list[Result], ctx: ProbeContext) -> list[Result]: ...
 
 
 def target_host(flow: Flow) -> str:
@@ -95,10 +108,12 @@ class Resolver:
 
 
 class Engine:
-    def __init__(self, ctx: ProbeContext, limits: Limits, observer: Observer | None = None) -> None:
+    def __init__(self, ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
+                 hooks: Sequence[ScanHook] = ()) -> None:
         self.ctx = ctx
         self.limits = limits
         self.observer = observer
+        self.hooks = hooks
         self.registry = load_all()
         self.resolver = Resolver(limits.timeout)
         self._global = asyncio.Semaphore(limits.concurrency)
@@ -121,6 +136,8 @@ class Engine:
             ), Status.ERROR))
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        for hook in self.hooks:
+            results = await hook.after(results, self.ctx)
         return results
 
     async def _one(self, flow: Flow) -> Result:
@@ -129,8 +146,17 @@ class Engine:
             self.observer.advance(result)
         return result
 
+    def _kind(self, flow: Flow) -> ProbeKind:
+        """The profile's probe kind, unless a hook tests this outbound flow another way."""
+        if flow.direction is Direction.OUT:
+            for hook in self.hooks:
+                chosen = hook.choose(flow)
+                if chosen:
+                    return self.registry[chosen]
+        return self.registry[flow.probe]
+
     async def _probe(self, flow: Flow) -> Result:
-        kind = self.registry[flow.probe]
+        kind = self._kind(flow)
         if flow.direction is Direction.IN:
             observation = await self._guarded(flow, None, kind, inbound=True)
             return self._result(flow, None, observation, default_judge(flow, observation))
@@ -179,5 +205,6 @@ class Engine:
         )
 
 
-async def scan(flows: list[Flow], ctx: ProbeContext, limits: Limits, observer: Observer | None = None) -> list[Result]:
-    return await Engine(ctx, limits, observer).run(flows)
+async def scan(flows: list[Flow], ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
+               hooks: Sequence[ScanHook] = ()) -> list[Result]:
+    return await Engine(ctx, limits, observer, hooks).run(flows)
