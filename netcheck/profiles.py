@@ -32,6 +32,11 @@ HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 # Option names that would hold a secret: the site file may only name an environment variable.
 SECRET_WORDS = ("password", "passwd", "community", "passphrase", "secret", "auth_key", "priv_key", "token")
 
+# Settings every peer accepts whatever probes its flows use: how the peer is tested, not a probe option.
+PEER_SETTINGS: Mapping[str, OptionSpec] = {
+    "listener": OptionSpec(bool, "the peer runs `netcheck listen`: test its flows with tokens (confirmed/blocked)"),
+}
+
 PROFILE_EXPECTED = "a profile: name, role, description, flows"
 SITE_EXPECTED = "a site file: name, peers"
 
@@ -355,7 +360,8 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
             kinds = [registry[f.probe] for f in profile.flows if f.peer == peer]
         else:
             kinds = list(registry.values())
-        settings[peer] = _check_options(doc, ("settings", peer), options, _options_of(kinds), f"peer {peer}")
+        settings[peer] = _check_options(doc, ("settings", peer), options,
+                                         {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 
     extra = {key: top[key] for key in top if key not in ("name", "description", "peers", "ports", "settings")}
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
