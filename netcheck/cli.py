@@ -168,8 +168,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         from netcheck.progress import TtyProgress
         observer = TtyProgress()
     started = utc_now_iso()
+    hooks = scan_hooks(args, site)
     try:
-        results = asyncio.run(scan(flows, ctx, limits, observer))
+        results = asyncio.run(scan(flows, ctx, limits, observer, hooks))
     finally:
         if observer:
             observer.stop()
@@ -185,6 +186,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.model import Status
     verdict = report.verdict()
     return {Status.PASS: EXIT_OK, Status.FAIL: EXIT_FAILED}.get(verdict, EXIT_INTERNAL)
+
+
+def scan_hooks(args: argparse.Namespace, site: "Site") -> list["ScanHook"]:  # type: ignore[name-defined] # noqa: F821
+    """What extensions add to a scan from their scan options (e.g. the far-side listener, raw diagnosis)."""
+    hooks: list[ScanHook] = []  # type: ignore[name-defined] # noqa: F821
+    for module in EXTENSIONS:
+        make = getattr(importlib.import_module(module), "scan_hooks", None)
+        if make is not None:
+            hooks.extend(make(args, site))
+    return hooks
 
 
 def write_outputs(report: "Report", formats: list[str], output: str | None) -> None:  # type: ignore[name-defined] # noqa: F821
