@@ -1,0 +1,70 @@
+"""`netcheck listen`, and the scan options --listener / --no-raw. Imports nothing heavy:
+this module is loaded for every `netcheck` invocation to build the parser."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DURATION_S = 600.0
+MAX_DURATION_S = 24 * 3600.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def duration(text: str) -> float:
+    """'90', '90s', '10m', '1h' -> seconds, between 1 s and 24 h."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 90s, 10m or 1h")
+    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not 1 <= seconds <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"'{text}' must be between 1 s and 24 h")
+    return seconds
+
+
+def add_parser(commands: Any) -> None:
+    listen = commands.add_parser(
+        "listen", help="answer netcheck probes on the far side of a role's inbound flows",
+        description="Open a TCP and a UDP listener for every inbound flow of a role (ports after the site "
+                    "file's overrides) and echo the tokens of `netcheck scan --listener`, so a scan from a "
+                    "peer proves each flow end to end (UDP too). Prints each probe as it arrives, stops after "
+                    "--duration and writes a JSON receipt. Set NETCHECK_LISTENER_KEY (16+ characters) on both "
+                    "sides so only holders of the key get answers.",
+        epilog="Default addresses: the ones the site file lists for this role (e.g. peers.console) that this "
+               "host has; without them --bind is required (--bind 0.0.0.0 listens everywhere, deliberately).",
+    )
+    listen.add_argument("--profile", "-p", required=True,
+                        help="the role whose inbound flows to open (console, sensor, ... or a YAML file)")
+    listen.add_argument("--site", "-s", type=Path, help="site file: port overrides and this role's addresses")
+    listen.add_argument("--bind", "-b", action="append", metavar="ADDR",
+                        help="listen on this IP address (repeatable); default: see below")
+    listen.add_argument("--duration", "-d", type=duration, default=DEFAULT_DURATION_S,
+                        help="stop after this long (e.g. 90s, 10m, 1h; default 10m, at most 24h)")
+    listen.add_argument("--receipt", "-r", type=Path,
+                        help="where to write the JSON receipt (default: reports/netcheck-receipt-<host>-<time>.json)")
+    listen.add_argument("--quiet", "-q", action="store_true", help="do not print each probe")
+    listen.set_defaults(func=cmd_listen)
+
+
+def add_scan_options(scan: argparse.ArgumentParser) -> None:
+    scan.add_argument("--listener", nargs="?", const="*", metavar="PEERS",
+                      help="the peers (comma-separated; every peer when bare) run `netcheck listen`: test their "
+                           "flows with tokens, so an echo is confirmed and silence is blocked "
+                           "(per peer in the site file: settings: {console: {listener: true}})")
+    scan.add_argument("--no-raw", action="store_true",
+                      help="do not diagnose failed flows with raw packets (SYN probe, traceroute; needs root)")
+
+
+def scan_hooks(args: argparse.Namespace, site: Any) -> list[Any]:
+    from netcheck.listen.scanning import scan_hooks as hooks
+
+    return hooks(args, site)
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from netcheck.listen.run import run_listener
+
+    return run_listener(args, out=sys.stdout, err=sys.stderr)
