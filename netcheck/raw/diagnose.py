@@ -1,0 +1,146 @@
+"""After the scan: ask raw packets where each failed flow dies.
+
+For every failed outbound flow (filtered, no-response, blocked, prohibited, unreachable,
+refused) one full-TTL probe and a traceroute toward the flow's own port go out at once, in
+one thread, within one time budget. The facts go to evidence["raw"] and a clause such as
+"dropped after 198.51.100.1" is appended to the detail. Without root or CAP_NET_RAW the
+flows keep what connect() and IP_RECVERR gave, with a note that root adds hop detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from netcheck.model import Direction, PortRange, Reason, Result, Status
+from netcheck.probes import ProbeContext
+from netcheck.raw.packets import PathFacts, Target
+from netcheck.raw.privilege import NO_PRIVILEGE_NOTE, raw_unavailable, scapy_missing
+
+# Reasons that mean "the packets did not get through": where they died is worth finding.
+PATH_FAILURES = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED, Reason.PROHIBITED,
+                           Reason.UNREACHABLE, Reason.REFUSED})
+
+
+def needs_diagnosis(result: Result) -> bool:
+    return (result.status is Status.FAIL and result.reason in PATH_FAILURES
+            and result.flow.direction is Direction.OUT and result.address is not None)
+
+
+def target_of(result: Result) -> Target | None:
+    """The (address, transport, port) to probe; for a port range, its first failed sampled port."""
+    assert result.address is not None
+    port = result.flow.port
+    if isinstance(port, PortRange):
+        sampled = result.evidence.get("sampled")
+        failed = [int(p) for p, reason in sampled.items() if reason not in ("open", "refused", "confirmed")] \
+            if isinstance(sampled, dict) else []
+        if not failed:
+            return None
+        port = failed[0]
+    return Target(result.address, result.flow.transport, port)
+
+
+@dataclass
+class RawDiagnosis:
+    """The scan hook (engine.ScanHook). max_hops: traceroute depth; wait: seconds to wait for
+    answers after the last packet; traceroutes: at most this many targets get one (ICMP rate
+    limits make more pointless); say: where one-line notices go (stderr in the CLI)."""
+
+    max_hops: int = 16
+    wait: float = 2.0
+    traceroutes: int = 16
+    say: Callable[[str], None] | None = None
+
+    def choose(self, flow: object) -> str | None:
+        return None
+
+    async def after(self, results: list[Result], ctx: ProbeContext) -> list[Result]:
+        chosen = [r for r in results if needs_diagnosis(r)]
+        if not chosen:
+            return results
+        unavailable = raw_unavailable() or scapy_missing()
+        if unavailable:
+            self._say(f"{unavailable}: failed flows keep the facts connect() and ICMP gave "
+                      f"({NO_PRIVILEGE_NOTE}; --no-raw skips this)")
+            return [_fallback(r, unavailable) if needs_diagnosis(r) else r for r in results]
+        targets: dict[Target, None] = {}
+        for result in chosen:
+            target = target_of(result)
+            if target is not None and ipaddress.ip_address(target.address).version == 4:
+                targets[target] = None
+        if not targets:
+            return results
+        self._say(f"raw diagnosis of {len(targets)} failed flow(s): a probe and a traceroute toward each port")
+        facts = await self._trace(list(targets), ctx)
+        if isinstance(facts, str):
+            return [_with_error(r, facts) if needs_diagnosis(r) else r for r in results]
+        by_target = {fact.target: fact for fact in facts}
+        merged = []
+        for result in results:
+            target = target_of(result) if needs_diagnosis(result) else None
+            fact = by_target.get(target) if target else None
+            merged.append(_with_facts(result, fact) if fact else result)
+        return merged
+
+    async def _trace(self, targets: list[Target], ctx: ProbeContext) -> list[PathFacts] | str:
+        from netcheck.raw.packets import trace
+
+        wait = min(self.wait, max(0.5, ctx.timeout))
+        try:
+            # scapy blocks; sr() returns `wait` s after its last packet, so the thread ends on its own.
+            return await asyncio.to_thread(trace, targets, self.max_hops, wait, self.traceroutes)
+        except Exception as exc:  # scapy's errors are many and undocumented: keep the scan's results
+            return f"raw diagnosis failed: {type(exc).__name__}: {exc}"
+
+    def _say(self, text: str) -> None:
+        if self.say is not None:
+            self.say(text)
+
+
+def describe(fact: PathFacts) -> str:
+    """One clause for the detail column: where the packets died, or what answered."""
+    target = fact.target
+    what = "SYN" if target.transport == "tcp" else "datagram"
+    if fact.answer == "icmp" and fact.responder:
+        if fact.responder != target.address:
+            return f"rejected by {fact.responder} ({fact.icmp_text()}, ICMP {fact.icmp_type}/{fact.icmp_code})"
+        return f"the host itself answers {fact.icmp_text()} (ICMP {fact.icmp_type}/{fact.icmp_code})"
+    if fact.answer == "syn-ack":
+        return f"a raw SYN now gets SYN-ACK from {fact.responder}: the port is open to raw packets"
+    if fact.answer == "rst":
+        return f"{fact.responder} resets a raw SYN"
+    if fact.answer == "udp-reply":
+        return f"a raw datagram now gets a reply from {fact.responder}"
+    stop = fact.stop
+    if stop is not None and stop.answer == "unreachable":
+        return f"rejected by {stop.address} at hop {stop.ttl} (ICMP 3/{stop.icmp_code})"
+    if stop is not None:
+        return f"raw {what} unanswered, but a TTL-limited one reached {stop.address} at hop {stop.ttl} ({stop.answer})"
+    if fact.last_hop:
+        ttl = max(hop.ttl for hop in fact.hops if hop.answer == "time-exceeded")
+        return f"dropped after {fact.last_hop} (hop {ttl} answered, nothing beyond it)"
+    return f"raw {what} unanswered and no hop answered: dropped at the first router, or ICMP is filtered"
+
+
+def _with_facts(result: Result, fact: PathFacts) -> Result:
+    raw: dict[str, Any] = {"privileged": True, "port": fact.target.port, **fact.to_dict()}
+    clause = describe(fact)
+    raw["summary"] = clause
+    return dataclasses.replace(result, detail=f"{result.detail}; {clause}",
+                               evidence={**result.evidence, "raw": raw})
+
+
+def _fallback(result: Result, why: str) -> Result:
+    icmp = result.evidence.get("icmp")
+    raw: dict[str, Any] = {"privileged": False, "note": f"{why}: {NO_PRIVILEGE_NOTE}"}
+    if isinstance(icmp, dict) and icmp.get("sender"):
+        raw["icmp_sender"] = icmp["sender"]
+    return dataclasses.replace(result, evidence={**result.evidence, "raw": raw})
+
+
+def _with_error(result: Result, error: str) -> Result:
+    return dataclasses.replace(result, evidence={**result.evidence, "raw": {"privileged": True, "error": error}})

@@ -1,0 +1,147 @@
+"""Raw packets with scapy (imported here, lazily): one probe at full TTL and a TTL-limited
+traceroute toward the flow's own port, for many targets in one send/receive round.
+
+Needs root or CAP_NET_RAW (see privilege.py). IPv4 only. Routers rate-limit the ICMP errors
+they send (Linux: a burst of 6 per source, then 1/s), so with many targets some hops may be
+missing; the last hop that answered is still reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from netcheck.probes._net import ICMP4_UNREACH_TEXT
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    transport: str  # tcp or udp
+    port: int
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One TTL that drew an answer: who answered and with what."""
+
+    ttl: int
+    address: str
+    answer: str  # time-exceeded, unreachable, syn-ack, rst, udp-reply
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """The packet went no further: it reached the host, or someone refused it."""
+        return self.answer != "time-exceeded"
+
+
+@dataclass
+class PathFacts:
+    """What raw packets learned about one target.
+
+    answer     the full-TTL probe's fate: syn-ack, rst, udp-reply, icmp, silence
+    responder  who sent that answer (the host, or a router's ICMP)
+    hops       the TTL-limited probes that drew an answer, by TTL, up to the first final one
+    """
+
+    target: Target
+    answer: str = "silence"
+    responder: str | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    hops: list[Hop] = field(default_factory=list)
+
+    @property
+    def last_hop(self) -> str | None:
+        """The farthest router that answered a TTL-limited probe (not the destination itself)."""
+        routers = [hop for hop in self.hops if hop.answer == "time-exceeded"]
+        return routers[-1].address if routers else None
+
+    @property
+    def stop(self) -> Hop | None:
+        """The hop where the traceroute ended: reached the host, or was refused."""
+        return next((hop for hop in self.hops if hop.final), None)
+
+    def icmp_text(self) -> str:
+        if self.icmp_type == 3 and self.icmp_code is not None:
+            return ICMP4_UNREACH_TEXT.get(self.icmp_code, f"destination unreachable code {self.icmp_code}")
+        return f"ICMP type {self.icmp_type} code {self.icmp_code}"
+
+    def to_dict(self) -> dict[str, Any]:
+        probe_key = "syn" if self.target.transport == "tcp" else "udp"
+        facts: dict[str, Any] = {
+            probe_key: self.answer,
+            "responder": self.responder,
+            "last_hop": self.last_hop,
+            "hops": [{"ttl": h.ttl, "address": h.address, "answer": h.answer}
+                     | ({"icmp_type": h.icmp_type, "icmp_code": h.icmp_code} if h.icmp_type is not None else {})
+                     for h in self.hops],
+        }
+        if self.icmp_type is not None:
+            facts["icmp"] = {"type": self.icmp_type, "code": self.icmp_code, "sender": self.responder,
+                             "text": self.icmp_text()}
+        return facts
+
+
+def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) -> list[PathFacts]:
+    """Probe every target at once: one full-TTL probe each, and TTL 1..max_hops for the first
+    `traceroute` targets. Returns facts in the order of `targets`. Blocking (run it in a thread)."""
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.sendrecv import sr
+
+    packets: list[Any] = []
+    meta: dict[tuple[str, int], tuple[int, int]] = {}  # (transport, source port) -> (target index, ttl; 0 = probe)
+    base = random.randint(20000, 60000 - len(targets) * (max_hops + 1))
+    for index, target in enumerate(targets):
+        ttls = [0] + (list(range(1, max_hops + 1)) if index < traceroute else [])
+        for ttl in ttls:
+            sport = base + len(packets)
+            meta[(target.transport, sport)] = (index, ttl)
+            layer4 = (TCP(sport=sport, dport=target.port, flags="S", seq=random.getrandbits(32))
+                      if target.transport == "tcp" else UDP(sport=sport, dport=target.port))
+            ip = IP(dst=target.address, ttl=ttl) if ttl else IP(dst=target.address)
+            packets.append(ip / layer4)
+    facts = [PathFacts(target) for target in targets]
+    answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0)
+    for sent, received in answered:
+        index, ttl = meta[(targets_transport(sent), int(sent.sport))]
+        _record(facts[index], ttl, received)
+    for fact in facts:
+        fact.hops.sort(key=lambda hop: hop.ttl)
+        stop = fact.stop
+        if stop is not None:
+            fact.hops = [hop for hop in fact.hops if hop.ttl <= stop.ttl]
+    return facts
+
+
+def targets_transport(packet: Any) -> str:
+    from scapy.layers.inet import TCP
+
+    return "tcp" if packet.haslayer(TCP) else "udp"
+
+
+def _record(fact: PathFacts, ttl: int, received: Any) -> None:
+    from scapy.layers.inet import ICMP, TCP, UDP
+
+    source = str(received.src)
+    icmp_type = icmp_code = None
+    if received.haslayer(ICMP):
+        icmp_type, icmp_code = int(received[ICMP].type), int(received[ICMP].code)
+        answer = "time-exceeded" if icmp_type == 11 else "unreachable" if icmp_type == 3 else f"icmp-{icmp_type}"
+    elif received.haslayer(TCP):
+        flags = int(received[TCP].flags)
+        answer = "syn-ack" if flags & 0x12 == 0x12 else "rst" if flags & 0x04 else f"tcp-flags-{flags:#x}"
+    elif received.haslayer(UDP):
+        answer = "udp-reply"
+    else:
+        answer = "other"
+    if ttl == 0:
+        fact.answer = "icmp" if icmp_type is not None else answer
+        fact.responder, fact.icmp_type, fact.icmp_code = source, icmp_type, icmp_code
+    else:
+        fact.hops.append(Hop(ttl, source, answer, icmp_type, icmp_code))
