@@ -1,0 +1,403 @@
+"""TLS shared by the tls, smtp (STARTTLS) and syslog (TLS 6514) probes.
+
+The handshake runs with CERT_NONE so that every certificate is recorded whatever its
+state; the judgement (self-signed, expired, wrong name, unexpected issuer, not from the
+site CA) is a pure function of the recorded chain, the planned names and `now`.
+
+Chain-to-site-CA is checked offline by signature path building from the presented
+chain to a certificate of `ca_file` (no second handshake, no policy checks): the
+question here is "did the site's CA issue what this port presents", the appliance's
+full validation rules are the certificate module's job.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from netcheck.model import Flow, Observation, Reason
+from netcheck.probes._wire import Channel, DeadlineHit, StreamClosed
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+TLS_RECORD_TYPES = range(0x14, 0x19)  # change_cipher_spec .. heartbeat: what a TLS server sends first
+MAX_PATH = 10
+
+TLS_OPTIONS_HELP = {
+    "server_name": "SNI name to send (default: the peer host when it is a DNS name)",
+    "expect_names": "more DNS names or IPs the certificate must be valid for",
+    "expected_issuer": "issuer DN or CN the site's certificates come from; another issuer is 'intercepted'",
+    "ca_file": "PEM file with the site CA certificate(s) the presented chain must lead to",
+}
+
+
+@dataclass(frozen=True)
+class TlsSession:
+    """What a completed handshake showed.
+
+    protocol, cipher, cipher_bits   negotiated parameters
+    chain        the server's certificates as DER, leaf first
+    chain_source "presented": the whole chain the server sent; "leaf-only": this Python
+                 cannot read the unverified chain, so only the leaf was recorded
+    handshake_ms duration of the TLS handshake alone
+    """
+
+    protocol: str | None
+    cipher: str | None
+    cipher_bits: int | None
+    chain: tuple[bytes, ...]
+    chain_source: str
+    server_name: str | None
+    handshake_ms: float
+
+    def evidence(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "cipher": self.cipher, "cipher_bits": self.cipher_bits,
+                "server_name": self.server_name, "chain_source": self.chain_source,
+                "handshake_ms": self.handshake_ms}
+
+
+def client_context() -> ssl.SSLContext:
+    """A client context that completes the handshake whatever the certificate (judged later)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def default_server_name(flow: Flow) -> str | None:
+    """SNI: the `server_name` option, else the planned host when it is a name (never an IP)."""
+    option = flow.options.get("server_name")
+    if isinstance(option, str) and option:
+        return option
+    host = flow.host.strip("[]")
+    if not host or _is_ip(host):
+        return None
+    return host
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def presented_chain(tls: ssl.SSLObject) -> tuple[tuple[bytes, ...], str]:
+    """The server's certificates (DER, leaf first) and how complete that list is.
+
+    The public get_unverified_chain() arrived in Python 3.13; 3.10-3.12 have the same
+    call on the underlying _ssl object. Without either, only the leaf is available.
+    """
+    public = getattr(tls, "get_unverified_chain", None)
+    if public is not None:
+        return tuple(bytes(cert) for cert in public() or ()), "presented"
+    inner = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    if inner is not None:
+        import _ssl
+
+        return tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in inner() or ()), "presented"
+    leaf = tls.getpeercert(binary_form=True)
+    return ((leaf,) if leaf else ()), "leaf-only"
+
+
+async def negotiate(channel: Channel, server_name: str | None, port: int,
+                    what: str = "TLS") -> TlsSession | Observation:
+    """Run the handshake on `channel`; the session facts, or an Observation saying why not."""
+    started = channel.deadline.elapsed_ms()
+    before = channel.received
+    try:
+        tls = await channel.start_tls(client_context(), server_name)
+    except DeadlineHit:
+        back = channel.received - before
+        got = f"{back} bytes came back" if back else "nothing came back"
+        return Observation(Reason.TIMEOUT,
+                           f"{what} {port}: connected and sent the ClientHello, but the handshake did not finish "
+                           f"before the deadline ({got})",
+                           {"stage": "tls-handshake", **raw_head_evidence(channel.raw_head)})
+    except StreamClosed:
+        return _closed(channel.raw_head, port, what)
+    except ssl.SSLError as exc:
+        return handshake_failure(exc, channel.raw_head, port, what)
+    except OSError as exc:
+        return Observation(Reason.TLS_ERROR,
+                           f"{what} {port}: the connection broke during the handshake ({exc.strerror or exc})",
+                           {"stage": "tls-handshake", "error": str(exc), **raw_head_evidence(channel.raw_head)})
+    cipher = tls.cipher()
+    chain, source = presented_chain(tls)
+    return TlsSession(
+        protocol=tls.version(),
+        cipher=cipher[0] if cipher else None,
+        cipher_bits=cipher[2] if cipher else None,
+        chain=chain,
+        chain_source=source,
+        server_name=server_name,
+        handshake_ms=round(channel.deadline.elapsed_ms() - started, 2),
+    )
+
+
+def raw_head_evidence(head: bytes) -> dict[str, Any]:
+    return {"first_bytes": printable(head), "first_bytes_hex": head[:32].hex()} if head else {}
+
+
+def printable(data: bytes, limit: int = 64) -> str:
+    """Bytes shown safely on one line: ASCII text as is, everything else escaped."""
+    text = data[:limit].decode("ascii", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def looks_like(head: bytes) -> str:
+    """A guess at what non-TLS service answered, for the detail line."""
+    if head.startswith(b"HTTP/"):
+        return "a plain-HTTP server"
+    if head.startswith(b"SSH-"):
+        return "an SSH server"
+    if head[:3].isdigit() and head[3:4] in (b" ", b"-"):
+        return "a line-based service (SMTP/FTP-like greeting)"
+    return "something that is not TLS"
+
+
+def _is_tls(head: bytes) -> bool:
+    return bool(head) and head[0] in TLS_RECORD_TYPES
+
+
+def _closed(head: bytes, port: int, what: str) -> Observation:
+    evidence = {"stage": "tls-handshake", **raw_head_evidence(head)}
+    if head and not _is_tls(head):
+        return Observation(Reason.PROTOCOL_ERROR,
+                           f"{what} {port}: {looks_like(head)} answered, not TLS: '{printable(head, 40)}'", evidence)
+    if not head:
+        return Observation(Reason.TLS_ERROR,
+                           f"{what} {port}: the server closed the connection without answering the ClientHello",
+                           evidence)
+    return Observation(Reason.TLS_ERROR, f"{what} {port}: the server closed the connection during the handshake",
+                       evidence)
+
+
+def handshake_failure(exc: ssl.SSLError, head: bytes, port: int, what: str = "TLS") -> Observation:
+    """An ssl error during the handshake: protocol-error when the peer never spoke TLS,
+    else tls-error with OpenSSL's reason and the alert the server sent, if any."""
+    reason_code = getattr(exc, "reason", None) or ""
+    evidence: dict[str, Any] = {"stage": "tls-handshake", "ssl_reason": reason_code,
+                                "ssl_library": getattr(exc, "library", None), "error": str(exc),
+                                **raw_head_evidence(head)}
+    if head and not _is_tls(head):
+        return Observation(Reason.PROTOCOL_ERROR,
+                           f"{what} {port}: {looks_like(head)} answered, not TLS: '{printable(head, 40)}'", evidence)
+    alert = alert_text(reason_code)
+    if alert:
+        evidence["alert"] = alert
+        detail = f"{what} {port}: the server sent the TLS alert '{alert}'"
+    else:
+        detail = f"{what} {port}: handshake failed: {reason_code.replace('_', ' ').lower() or exc}"
+    return Observation(Reason.TLS_ERROR, detail, evidence)
+
+
+def alert_text(reason_code: str) -> str | None:
+    """'TLSV1_ALERT_PROTOCOL_VERSION' -> 'protocol version' (OpenSSL names received alerts so)."""
+    if "_ALERT_" not in reason_code:
+        return None
+    return reason_code.split("_ALERT_", 1)[1].replace("_", " ").lower()
+
+
+# -- judgement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the site expects of a certificate.
+
+    names            planned names/IPs the leaf must be valid for
+    expected_issuer  an issuer DN or CN that must appear as issuer in the presented chain
+    anchors          DER of the site CA certificates the chain must lead to (None: not checked)
+    anchor_error     why ca_file could not be used (then the chain is reported unverified)
+    """
+
+    names: tuple[str, ...] = ()
+    expected_issuer: str | None = None
+    anchors: tuple[bytes, ...] | None = None
+    anchor_error: str | None = None
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    reason: Reason
+    problems: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def expectation_for(flow: Flow) -> Expectation:
+    """The expectation from the flow's planned host and its options (reads ca_file)."""
+    names = [flow.host.strip("[]")] if flow.host else []
+    extra = flow.options.get("expect_names") or []
+    names += [str(name) for name in (extra if isinstance(extra, list) else [extra])]
+    issuer = flow.options.get("expected_issuer")
+    ca_file = flow.options.get("ca_file")
+    anchors: tuple[bytes, ...] | None = None
+    anchor_error = None
+    if isinstance(ca_file, str) and ca_file:
+        anchors, anchor_error = _read_anchors(ca_file)
+    return Expectation(tuple(dict.fromkeys(n for n in names if n)), issuer if isinstance(issuer, str) else None,
+                       anchors, anchor_error, ca_file if isinstance(ca_file, str) else None)
+
+
+def _read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(4 * 1024 * 1024)
+        if b"-----BEGIN" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except OSError as exc:
+        return None, f"cannot read ca_file {path}: {exc.strerror or exc}"
+    except ValueError:
+        return None, f"ca_file {path} holds no PEM or DER certificate"
+    return tuple(cert.public_bytes(Encoding.DER) for cert in certs), None
+
+
+def assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None = None) -> Assessment:
+    """Judge a presented chain: intercepted > certificate-warning > answered. Pure."""
+    from cryptography import x509
+
+    from netcheck.certs.facts import certificate_facts, is_self_signed, name_matches
+
+    now = now or datetime.now(UTC)
+    if not chain_der:
+        return Assessment(Reason.CERT_WARNING, ["the server presented no certificate"])
+    try:
+        chain = [x509.load_der_x509_certificate(der) for der in chain_der]
+    except ValueError as exc:
+        return Assessment(Reason.CERT_WARNING, [f"the server's certificate does not parse: {exc}"])
+    leaf = chain[0]
+    evidence: dict[str, Any] = {"certificates": [certificate_facts(cert) for cert in chain]}
+    problems: list[str] = []
+    intercepted: list[str] = []
+
+    self_signed = is_self_signed(leaf)
+    if self_signed:
+        problems.append("self-signed (the source document allows that only in test environments)")
+    for index, cert in enumerate(chain):
+        which = "the certificate" if index == 0 else f"chain certificate {index} ({cert.subject.rfc4514_string()})"
+        if cert.not_valid_after_utc < now:
+            problems.append(f"{which} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        elif cert.not_valid_before_utc > now:
+            problems.append(f"{which} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}")
+
+    matches = {name: name_matches(leaf, name) for name in expect.names}
+    evidence["name_matches"] = matches
+    wrong = [name for name, ok in matches.items() if not ok]
+    if wrong:
+        problems.append(f"not valid for {', '.join(wrong)} (it names {_names_of(leaf)})")
+
+    if expect.expected_issuer:
+        found = _issuer_names(chain)
+        ok = _normalise(expect.expected_issuer) in found
+        evidence["issuer_matches"] = ok
+        if not ok:
+            intercepted.append(f"issued by {leaf.issuer.rfc4514_string()}, not by the expected "
+                               f"'{expect.expected_issuer}'")
+
+    if expect.anchor_error:
+        evidence["chain_verified"] = None
+        problems.append(f"chain not verified: {expect.anchor_error}")
+    elif expect.anchors is not None:
+        anchors = [x509.load_der_x509_certificate(der) for der in expect.anchors]
+        verified = chains_to_anchor(leaf, chain[1:], anchors)
+        evidence["chain_verified"] = verified
+        if not verified:
+            text = f"does not lead to a CA of {expect.ca_file or 'ca_file'}"
+            # A foreign issuer is what an inspecting proxy looks like; a self-signed
+            # leaf is the appliance's default certificate, already reported above.
+            (problems if self_signed else intercepted).append(
+                text if self_signed else f"issued by {leaf.issuer.rfc4514_string()}, which {text}")
+
+    if intercepted:
+        return Assessment(Reason.INTERCEPTED, intercepted + problems, evidence)
+    if problems:
+        return Assessment(Reason.CERT_WARNING, problems, evidence)
+    return Assessment(Reason.ANSWERED, [], evidence)
+
+
+def _names_of(cert: x509.Certificate) -> str:
+    from netcheck.certs.facts import san_dns, san_ip, subject_cn
+
+    names = san_dns(cert) + san_ip(cert)
+    if names:
+        return ", ".join(names)
+    return f"CN {subject_cn(cert)}" if subject_cn(cert) else "no name"
+
+
+def _normalise(text: str) -> str:
+    return "".join(text.lower().split())
+
+
+def _issuer_names(chain: list[x509.Certificate]) -> set[str]:
+    """Every issuer in the chain, as its RFC 4514 DN and as its CN, normalised."""
+    from cryptography.x509.oid import NameOID
+
+    names: set[str] = set()
+    for cert in chain:
+        names.add(_normalise(cert.issuer.rfc4514_string()))
+        for attr in cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME):
+            value = attr.value if isinstance(attr.value, str) else attr.value.decode("utf-8", "replace")
+            names.add(_normalise(value))
+    return names
+
+
+def chains_to_anchor(leaf: x509.Certificate, presented: list[x509.Certificate],
+                     anchors: list[x509.Certificate]) -> bool:
+    """Whether signatures lead from `leaf` through `presented` CAs to one of `anchors`."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+
+    def fingerprint(cert: x509.Certificate) -> bytes:
+        return cert.fingerprint(hashes.SHA256())
+
+    def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+            return False
+        return True
+
+    anchor_prints = {fingerprint(a) for a in anchors}
+    pool = presented + anchors
+    current, seen = leaf, {fingerprint(leaf)}
+    for _ in range(MAX_PATH):
+        if fingerprint(current) in anchor_prints:
+            return True
+        issuers = [c for c in pool if c.subject == current.issuer and signed_by(current, c)]
+        if any(fingerprint(c) in anchor_prints for c in issuers):
+            return True
+        following = next((c for c in issuers if fingerprint(c) not in seen), None)
+        if following is None:
+            return False
+        seen.add(fingerprint(following))
+        current = following
+    return False
+
+
+def certificate_observation(session: TlsSession, expect: Expectation, port: int, what: str = "TLS",
+                            extra: dict[str, Any] | None = None, now: datetime | None = None) -> Observation:
+    """The Observation for a completed handshake: facts plus the certificate judgement."""
+    assessment = assess(session.chain, expect, now)
+    evidence = {"tls": session.evidence(), **assessment.evidence, **(extra or {})}
+    leaf = assessment.evidence.get("certificates", [{}])[0] if assessment.evidence.get("certificates") else {}
+    summary = f"{what} {port}: {session.protocol} {session.cipher}"
+    if leaf:
+        summary += f", certificate {leaf.get('subject')} issued by {leaf.get('issuer')}"
+    if session.chain_source == "leaf-only":
+        summary += " (leaf only: this Python cannot read the full chain)"
+    if assessment.problems:
+        summary += "; " + "; ".join(assessment.problems)
+    return Observation(assessment.reason, summary, evidence, session.handshake_ms)

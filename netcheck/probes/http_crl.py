@@ -1,0 +1,104 @@
+"""CRL over HTTP: download the site's CRL URL (directly or through the site's proxy) and
+check it is a current certificate revocation list.
+
+Only http:// is a valid CRL location for the appliance (source document: "The URL should
+be defined as http:// rather than https://"). An https:// URL is reported without any
+traffic as fail / protocol-error: the appliance would speak plain HTTP to a location
+that is configured for TLS, so its CRL check cannot work there.
+
+The name is resolved by httpfetch itself (resolve=False): through a proxy, the CRL host
+need not resolve on this side at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from netcheck.model import Flow, Observation, Reason
+from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes._tls import printable
+from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, site_proxy
+
+if TYPE_CHECKING:
+    from netcheck.httpfetch import Proxy
+
+DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to cancel
+
+
+@register(
+    "http-crl",
+    transports=("tcp",),
+    summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
+    "not-a-crl fails, a passed nextUpdate is stale",
+    options={
+        "via_proxy": OptionSpec(bool, "fetch through the site's proxy (peers.proxy, credentials from settings.proxy)"),
+        "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)"),
+    },
+    resolve=False,
+)
+async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    from netcheck.httpfetch import fetch
+
+    url = flow.host
+    scheme = urlsplit(url).scheme.lower()
+    if scheme != "http":
+        return Observation(Reason.PROTOCOL_ERROR,
+                           f"CRL {url}: only http:// CRL locations are valid for the appliance "
+                           f"({scheme or 'no scheme'} given; not fetched)",
+                           {"url": url, "scheme": scheme, "valid_for_appliance": False})
+    proxy: Proxy | None = None
+    evidence: dict[str, Any] = {"url": url}
+    if flow.options.get("via_proxy"):
+        settings = site_proxy(ctx)
+        if isinstance(settings, Observation):
+            return settings
+        usable = _as_proxy(settings)
+        if isinstance(usable, Observation):
+            return usable
+        proxy = usable
+        evidence["proxy"] = str(proxy)
+    cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
+    result = await fetch(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05), max_bytes=cap)
+    evidence["download"] = result.evidence()
+    latency = result.first_byte_ms
+    if not result.ok:
+        assert result.error is not None
+        return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
+    return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
+
+
+def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
+    from netcheck.httpfetch import Proxy, parse_proxy
+
+    try:
+        parsed = parse_proxy(settings.url)
+    except ValueError as exc:
+        return Observation(Reason.NOT_CONFIGURED, f"the site's proxy {settings.url} cannot be used: {exc}")
+    return Proxy(parsed.host, parsed.port, settings.authorization)
+
+
+def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[str, Any],
+              latency: float | None, now: datetime | None = None) -> Observation:
+    """Parse the download (DER or PEM) and judge its currency. Pure."""
+    from netcheck.certs.crl import crl_facts, parse_crl
+
+    now = now or datetime.now(UTC)
+    crl = parse_crl(body)
+    if crl is None:
+        kind = content_type or "no Content-Type"
+        return Observation(Reason.NOT_A_CRL,
+                           f"CRL {url}: {len(body)} bytes ({kind}) that are not a CRL (DER or PEM), starting "
+                           f"'{printable(body, 32)}'", evidence, latency)
+    facts = crl_facts(crl)
+    oid = crl.signature_algorithm_oid
+    facts["signature_algorithm"] = getattr(oid, "_name", None) or oid.dotted_string
+    facts["bytes"] = len(body)
+    evidence = {**evidence, "crl": facts}
+    summary = (f"CRL {url}: issuer {facts['issuer']}, {facts['revoked_count']} entries, "
+               f"thisUpdate {facts['this_update']}, nextUpdate {facts['next_update'] or 'none'}")
+    next_update = crl.next_update_utc
+    if next_update is not None and next_update < now:
+        return Observation(Reason.STALE, f"{summary}: stale since {next_update:%Y-%m-%d %H:%M} UTC", evidence, latency)
+    return Observation(Reason.ANSWERED, summary, evidence, latency)

@@ -1,0 +1,48 @@
+"""TLS: a handshake to the peer, its protocol, cipher and certificate chain, judged
+against the planned name, the site's expected issuer and CA."""
+
+from __future__ import annotations
+
+from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes._tls import (
+    TLS_OPTIONS_HELP,
+    TlsSession,
+    certificate_observation,
+    default_server_name,
+    expectation_for,
+    negotiate,
+)
+from netcheck.probes._wire import Deadline, connect
+
+TLS_OPTIONS = {
+    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
+    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
+    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
+    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
+}
+
+
+@register(
+    "tls",
+    transports=("tcp",),
+    summary="TLS handshake: protocol, cipher, certificate chain; warns on self-signed, expired, "
+    "wrong-name or unexpected-issuer certificates",
+    options=TLS_OPTIONS,
+)
+async def observe_tls(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    assert address is not None
+    if isinstance(flow.port, PortRange):
+        return Observation(Reason.NOT_APPLICABLE, "a TLS handshake needs one port, not a range")
+    deadline = Deadline(ctx.timeout)
+    channel = await connect(address, flow.port, deadline)
+    if isinstance(channel, Observation):
+        return channel
+    try:
+        session = await negotiate(channel, default_server_name(flow), flow.port)
+    finally:
+        channel.close()
+    if not isinstance(session, TlsSession):
+        return session
+    return certificate_observation(session, expectation_for(flow), flow.port,
+                                   extra={"connect_ms": channel.connect_ms})
