@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import ipaddress
+import os
 import re
 import socket
 import threading
@@ -414,7 +416,8 @@ async def _getaddrinfo(host: str, port: int) -> list[Any]:
             ok = True
         except OSError as exc:
             value, ok = exc, False
-        loop.call_soon_threadsafe(_settle, future, value, ok)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, value, ok)
 
     threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
     return await future
@@ -445,7 +448,8 @@ async def _connect(
         except TimeoutError:
             failure = _Failure(Reason.FILTERED, f"no answer from {shown} within {share:.1f}s", hop)
         except OSError as exc:
-            failure = _Failure(_connect_reason(exc), f"{shown}: {exc.strerror or exc}", hop)
+            text = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own text repeats the address
+            failure = _Failure(_connect_reason(exc), f"{shown}: {text}", hop)
         else:
             return reader, writer, address
     raise failure or _Failure(Reason.FILTERED, "deadline passed before connecting", hop)

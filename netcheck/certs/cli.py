@@ -35,7 +35,7 @@ sub-actions:
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cert = subparsers.add_parser(
         "cert",
         help="pre-flight an appliance certificate (check, convert, csr)",
@@ -166,7 +166,7 @@ def _check_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--now", type=_moment, default=default(None), help=argparse.SUPPRESS)  # tests
 
 
-def _convert_parser(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _convert_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = actions.add_parser(
         "convert",
         help="convert certificate files (replaces the openssl recipes)",
@@ -204,7 +204,7 @@ def _convert_parser(actions: argparse._SubParsersAction) -> None:  # type: ignor
     parser.set_defaults(func=run_convert)
 
 
-def _csr_parser(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _csr_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = actions.add_parser(
         "csr",
         help="create a private key and a certificate signing request",

@@ -140,8 +140,7 @@ CATALOGUE: dict[str, Spec] = {
     "crl.stale": Spec(E, VALIDATION_FAILED, True, "the CRL's nextUpdate has passed"),
     "crl.not-yet-valid": Spec(E, VALIDATION_FAILED, True, "the CRL's thisUpdate is in the future"),
     "crl.revoked": Spec(E, REVOKED, True, "the certificate is revoked"),
-    # input and across a site
-    "input.unusable": Spec(E, None, False, "an appliance's files cannot be read (site mode)"),
+    # across a site
     "site.shared-certificate": Spec(E, None, False, "two appliances share a certificate"),
     "site.shared-key": Spec(E, None, False, "two appliances share a private key"),
 }

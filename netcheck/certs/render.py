@@ -78,7 +78,7 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
 
 
 def single_text(report: CertReport) -> str:
-    lines = _report_lines(report)
+    lines = [f"netcheck cert {report.input.crt}", *_report_lines(report)]
     lines.append("")
     lines.append(_verdict(report.ok, report.analysis.findings if report.analysis else [], report.validate))
     return "\n".join(lines) + "\n"

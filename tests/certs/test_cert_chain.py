@@ -1,0 +1,142 @@
+"""The chain: order, missing intermediate, another root, strays, CA validity."""
+
+from __future__ import annotations
+
+from netcheck.certs.chain import analyse_chain
+from netcheck.certs.findings import Finding
+from tests.certs.conftest import codes, material, run_analysis
+from tests.certs.pkifactory import DAY, NOW, Pki, make_intermediate, make_leaf, make_root
+
+CHAIN_MISMATCH = "Cannot validate chain of trust.The provided Certificate and Root CA do not match."
+
+
+def chain_codes(findings: list[Finding]) -> list[str]:
+    return [f.code for f in findings]
+
+
+def test_documented_order_is_complete(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert, pki.root.cert), NOW)
+    assert result.complete and result.findings == []
+    assert result.path == (leaf, pki.intermediate.cert, pki.root.cert)
+    assert result.issuer == pki.intermediate.cert
+
+
+def test_wrong_order_names_the_right_order(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.root.cert, pki.intermediate.cert), NOW)
+    assert result.complete  # the path is still buildable ...
+    assert chain_codes(result.findings) == ["chain.order"]  # ... but not in the documented order
+    assert "Contoso Issuing CA -> Contoso Root CA" in str(result.findings[0].fix)
+
+
+def test_three_level_order(pki: Pki) -> None:
+    second = make_intermediate(pki.intermediate, "Contoso Plant CA", "plant-ca")
+    leaf, _ = make_leaf(second)
+    ok = analyse_chain(leaf, (second.cert, pki.intermediate.cert, pki.root.cert), NOW)
+    assert ok.findings == [] and len(ok.path) == 4
+    swapped = analyse_chain(leaf, (pki.intermediate.cert, second.cert, pki.root.cert), NOW)
+    assert chain_codes(swapped.findings) == ["chain.order"]
+
+
+def test_missing_intermediate(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.root.cert,), NOW)
+    assert not result.complete
+    assert chain_codes(result.findings) == ["chain.missing-issuer"]
+    assert result.findings[0].appliance_message == CHAIN_MISMATCH
+    assert "Contoso Issuing CA" in result.findings[0].message
+    assert result.issuer is None
+
+
+def test_missing_root(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert,), NOW)
+    assert chain_codes(result.findings) == ["chain.missing-issuer"]
+    assert "Contoso Root CA" in result.findings[0].message
+    assert result.issuer == pki.intermediate.cert  # the CRL signature can still be checked
+
+
+def test_missing_root_that_root_file_has(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert,), NOW, roots=(pki.root.cert,))
+    assert "add Contoso Root CA to the end of the chain file" in result.findings[0].message
+
+
+def test_unrelated_root(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert, pki.other_root.cert), NOW)
+    assert chain_codes(result.findings) == ["chain.root-mismatch"]
+    assert result.findings[0].appliance_message == CHAIN_MISMATCH
+    assert "Fabrikam Root CA" in result.findings[0].message
+
+
+def test_root_with_the_same_name_but_another_key(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert, pki.impostor_root.cert), NOW)
+    assert chain_codes(result.findings) == ["chain.root-mismatch"]
+    assert "different key" in result.findings[0].message
+
+
+def test_chain_of_another_pki(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.other_intermediate.cert, pki.other_root.cert), NOW)
+    assert chain_codes(result.findings) == ["chain.missing-issuer"]
+    assert "Fabrikam Issuing CA, Fabrikam Root CA" in result.findings[0].message
+
+
+def test_explicit_root_must_match(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert, pki.root.cert), NOW, roots=(pki.other_root.cert,))
+    assert chain_codes(result.findings) == ["chain.untrusted-root"]
+    trusted = analyse_chain(leaf, (pki.intermediate.cert, pki.root.cert), NOW, roots=(pki.root.cert,))
+    assert trusted.findings == []
+
+
+def test_no_chain_for_a_ca_issued_certificate(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (), NOW)
+    assert chain_codes(result.findings) == ["chain.absent"]
+    assert result.findings[0].appliance_message == "Cannot download chain certificates."
+
+
+def test_chain_repeating_the_leaf_and_strays(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (leaf, pki.intermediate.cert, pki.root.cert, pki.other_root.cert), NOW)
+    # the repeated leaf is its own finding, not an order error
+    assert chain_codes(result.findings) == ["chain.contains-leaf", "chain.unused"]
+    assert "Fabrikam Root CA" in result.findings[1].message
+
+
+def test_duplicates_are_tolerated(pki: Pki) -> None:
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (pki.intermediate.cert, pki.root.cert, pki.root.cert), NOW)
+    assert result.complete and result.findings == []
+
+
+def test_expired_intermediate(pki: Pki) -> None:
+    old = make_intermediate(pki.root, "Contoso Old CA", "old-ca", not_before=NOW - 900 * DAY, not_after=NOW - 2 * DAY)
+    leaf, _ = make_leaf(old)
+    result = analyse_chain(leaf, (old.cert, pki.root.cert), NOW)
+    assert chain_codes(result.findings) == ["chain.ca-expired"]
+    assert result.findings[0].appliance_message == "This SSL certificate has expired and is not considered valid."
+
+
+def test_issuer_that_is_not_a_ca(pki: Pki) -> None:
+    fake = make_intermediate(pki.root, "Contoso Not A CA", "not-ca", ca=False)
+    leaf, _ = make_leaf(fake)
+    result = analyse_chain(leaf, (fake.cert, pki.root.cert), NOW)
+    assert "chain.not-ca" in chain_codes(result.findings)
+
+
+def test_self_signed_leaf_needs_no_chain() -> None:
+    leaf, _ = make_leaf(None, crl_urls=())
+    result = analyse_chain(leaf, (), NOW)
+    assert result.complete and result.findings == [] and result.issuer == leaf
+
+
+def test_chain_findings_reach_the_analysis(pki: Pki) -> None:
+    leaf, key = make_leaf(pki.intermediate, crl_urls=())
+    analysis = run_analysis(material(leaf, key, (pki.intermediate.cert, make_root("Lonely Root", "lonely").cert)))
+    assert "chain.root-mismatch" in codes(analysis, "error")
+    assert not analysis.ok
