@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
-from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, site_proxy
+from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
 
 if TYPE_CHECKING:
     from netcheck.httpfetch import Proxy
@@ -61,6 +61,8 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
         evidence["proxy"] = str(proxy)
     cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
     result = await fetch(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05), max_bytes=cap)
+    if proxy is not None:
+        result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
     latency = result.first_byte_ms
     if not result.ok:

@@ -14,7 +14,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from netcheck import __version__
@@ -24,10 +24,31 @@ from netcheck.probes._tls import printable
 from netcheck.probes._wire import Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes.tcp import handshake
 
+if TYPE_CHECKING:
+    from netcheck.httpfetch import FetchResult
+
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_HEADER_LINE = 8192
 MAX_HEADER_LINES = 100
 STATUS_LINE = re.compile(r"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
+
+
+# What proxies answer themselves when they refuse (policy, credentials, upstream trouble).
+PROXY_STATUSES = frozenset({403, 407, 502, 503, 504})
+
+
+def relabel_origin_answer(result: FetchResult) -> FetchResult:
+    """httpfetch takes an error answer without a Via header for the proxy's own; proxies that
+    strip Via (tinyproxy's DisableViaHeader, many appliances) then turn an origin's 404 into
+    proxy-denied. Statuses proxies do not produce themselves are the origin's."""
+    from dataclasses import replace
+
+    names = {key.lower() for key, _ in result.headers}
+    marked = "x-squid-error" in names or "proxy-authenticate" in names
+    if result.error is not Reason.PROXY_DENIED or marked or result.status in PROXY_STATUSES:
+        return result
+    return replace(result, error=Reason.HTTP_ERROR, hop="server", proxy_status_line=None,
+                   detail=f"server answered {result.status_line} (through the proxy)")
 
 
 @dataclass(frozen=True)
@@ -145,8 +166,8 @@ async def _get(url: str, address: str, port: int, authorization: str | None, dea
     what = f"GET {url}"
     if urlsplit(url).scheme.lower() != "http":
         return Outcome(what, True, Reason.NOT_APPLICABLE, "not an http:// URL: not fetched (see the crl flow)", {})
-    result = await fetch(url, proxy=Proxy(address, port, authorization), timeout=max(deadline.remaining(), 0.05),
-                         max_bytes=max_bytes)
+    result = relabel_origin_answer(await fetch(url, proxy=Proxy(address, port, authorization),
+                                               timeout=max(deadline.remaining(), 0.05), max_bytes=max_bytes))
     evidence = result.evidence()
     if result.ok:
         return Outcome(what, True, Reason.ANSWERED, result.status_line or "answered", evidence)
