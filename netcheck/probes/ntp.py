@@ -1,12 +1,16 @@
 """NTP 123/udp: one client-mode request, judged on the server's stratum, leap and offset.
 
-The packet goes through udp.exchange (not ntplib's own socket) so that ICMP refused
-and administratively prohibited keep their precise reason and sender; ntplib packs
-and parses the packet.
+ntplib packs and parses the packet, but not its socket: this one reads ICMP errors
+(refused and administratively prohibited keep their reason and sender, as in
+udp.exchange) and takes the kernel's arrival timestamp of the reply. The offset must
+not depend on when the event loop gets round to the reply: in a full scan other
+probes import heavy libraries on the same loop, and a 0.6 s stall once showed up as
+a 0.3 s clock offset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 import struct
@@ -15,12 +19,14 @@ from typing import Any
 
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
-from netcheck.probes.udp import exchange
+from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 DEFAULT_MAX_OFFSET_S = 1.0
 NTP_VERSION = 4
 MODE_SERVER = 4
 PACKET_LEN = 48
+# <asm-generic/socket.h>; the socket module does not export it everywhere.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 UNSYNCHRONISED_STRATUM = 16
 LEAP_ALARM = 3
 # Kiss-o'-death codes (stratum 0) that mean "this server will not serve you" (RFC 5905 7.4).
@@ -59,9 +65,8 @@ async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
     max_offset = float(flow.options.get("max_offset_s", DEFAULT_MAX_OFFSET_S))
     # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
     tries = max(1, ctx.udp_tries)
-    one_try = dataclasses.replace(ctx, udp_tries=1, timeout=ctx.timeout / tries)
     for attempt in range(1, tries + 1):
-        observation = await _request_once(address, flow.port, one_try, max_offset)
+        observation = await _request_once(address, flow.port, ctx.timeout / tries, max_offset)
         if observation.reason is not Reason.NO_RESPONSE:
             return _with_tries(observation, attempt)
     return Observation(
@@ -76,17 +81,57 @@ def _with_tries(observation: Observation, attempt: int) -> Observation:
     return dataclasses.replace(observation, evidence={**observation.evidence, "tries": attempt})
 
 
-async def _request_once(address: str, port: int, ctx: ProbeContext, max_offset: float) -> Observation:
+async def _request_once(address: str, port: int, timeout: float, max_offset: float) -> Observation:
     import ntplib
 
-    sent_at = ntplib.system_to_ntp_time(time.time())
-    request = ntplib.NTPPacket(version=NTP_VERSION, mode=3, tx_timestamp=sent_at)
-    answered = await exchange(address, port, request.to_data(), ctx, max_reply=1024)
-    received_at = ntplib.system_to_ntp_time(time.time())
-    if answered.reason is not Reason.ANSWERED:
-        return answered
-    reply = bytes.fromhex(str(answered.evidence.get("reply", "")))
-    return read_reply(reply, request.to_data(), received_at, max_offset, answered.latency_ms)
+    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    enable_recverr(sock)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    started = time.monotonic()
+    try:
+        sock.connect((address, port))
+        sent_wall = time.time()
+        request = ntplib.NTPPacket(version=NTP_VERSION, mode=3,
+                                   tx_timestamp=ntplib.system_to_ntp_time(sent_wall)).to_data()
+        sock.send(request)  # no await between stamping and sending
+        async with asyncio.timeout(timeout):
+            reply, arrived_wall = await _receive(sock)
+    except TimeoutError:
+        return Observation(Reason.NO_RESPONSE, f"NTP {port}: no reply within {timeout:.2f} s", {})
+    except OSError as exc:
+        failed = failure_from_oserror(exc, sock, f"NTP {port}")
+        return Observation(failed.reason, failed.detail, failed.evidence, elapsed_ms(started))
+    finally:
+        sock.close()
+    latency = round(max(0.0, arrived_wall - sent_wall) * 1000, 2)
+    return read_reply(reply, request, ntplib.system_to_ntp_time(arrived_wall), max_offset, latency)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _receive(sock: socket.socket) -> tuple[bytes, float]:
+    """The next datagram and its arrival time (the kernel's stamp; now, if it gave none)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data, ancillary, _flags, _addr = sock.recvmsg(65535, 256)
+        except BlockingIOError:
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _resolve, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        for level, kind, cdata in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+                seconds, nanoseconds = struct.unpack("=qq", cdata[:16])
+                return data, seconds + nanoseconds / 1e9
+        return data, time.time()
 
 
 def read_reply(reply: bytes, request: bytes, received_at: float, max_offset: float,

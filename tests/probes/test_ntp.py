@@ -144,3 +144,27 @@ def test_reference_id_text() -> None:
     assert reference_id_text(0xC0000201, 2) == "192.0.2.1"
     assert reference_id_text(int.from_bytes(b"LOCL"), 1) == "LOCL"
     assert reference_id_text(int.from_bytes(b"RATE"), 0) == "RATE"
+
+
+def test_a_busy_event_loop_does_not_skew_the_offset() -> None:
+    # Given a server that answers after 50 ms, while another task blocks the loop for 0.6 s
+    def late(request: bytes) -> list[bytes]:
+        time.sleep(0.05)
+        return [ntp_reply(request)]
+
+    async def scan(port: int) -> Observation:
+        async def hog() -> None:
+            await asyncio.sleep(0.01)
+            time.sleep(0.6)  # e.g. another probe importing a heavy library
+
+        flow = make_flow(port, transport="udp", probe="ntp", peer="ntp")
+        observation, _ = await asyncio.gather(get("ntp").observe(flow, "127.0.0.1", ProbeContext(timeout=2.0,
+                                                                                               run_id="t")), hog())
+        return observation
+
+    with HostileUdp(late) as server:
+        observation = asyncio.run(scan(server.port))
+    # Then the kernel's arrival stamp keeps delay and offset true to the wire
+    assert observation.reason is Reason.ANSWERED
+    assert observation.evidence["delay_s"] < 0.2
+    assert abs(observation.evidence["offset_s"]) < 0.1
