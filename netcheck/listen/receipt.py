@@ -140,7 +140,7 @@ def _join_one(result: Result, by_token: Mapping[str, list[Mapping[str, Any]]], r
                 clause = (f"the token arrived ({clause}) but its echo never came back: "
                           "the return path drops it (an asymmetric rule or route)")
     elif status is Status.FAIL:
-        clause = "the listener never saw the token: it was dropped on the way there"
+        clause = "the receipt shows the token never arrived: dropped on the way there"
     elif reason is Reason.UNCONFIRMED and _port_state(receipt, result) == "in-use":
         status, reason = Status.PASS, Reason.OPEN
         clause = "the listener found the port in use there: the handshake reached the real service"

@@ -321,6 +321,8 @@ class Listener:
             writer.write(echo)
             async with asyncio.timeout(self.limits.tcp_read_s):
                 await writer.drain()
+                # Let the prober close first, so TIME_WAIT stays on its ephemeral port, not on ours.
+                await reader.read(1)
         except (TimeoutError, OSError):
             return
 

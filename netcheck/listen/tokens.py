@@ -58,6 +58,7 @@ UNKEYED = "unkeyed"
 NO_KEY_HERE = "keyed-but-no-key-here"
 WRONG_TRANSPORT = "wrong-transport"
 NOT_A_PROBE = "not-a-probe"
+NOT_AN_ECHO = "not-an-echo"  # the scanner's side: e.g. its own probe reflected back
 REJECTIONS = (MALFORMED, BAD_MAC, UNKEYED, NO_KEY_HERE, WRONG_TRANSPORT, NOT_A_PROBE)
 
 
@@ -159,7 +160,7 @@ def check_echo(reply: bytes, sent: bytes, key: bytes | None) -> Token | str:
     if isinstance(probe, str):  # pragma: no cover - we made it ourselves
         return probe
     if echo.kind != KIND_ECHO:
-        return NOT_A_PROBE
+        return NOT_AN_ECHO
     if (echo.run, echo.nonce, echo.transport) != (probe.run, probe.nonce, probe.transport):
         return BAD_MAC
     return echo

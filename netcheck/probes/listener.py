@@ -70,7 +70,7 @@ async def _udp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: by
         return Observation(
             Reason.BLOCKED,
             f"UDP {port}: no echo to {ctx.udp_tries} tokens in {ctx.timeout:g} s: dropped on the way "
-            "(if the listener runs there with the same NETCHECK_LISTENER_KEY)", evidence)
+            "(or no listener there, or another NETCHECK_LISTENER_KEY)", evidence)
     if seen.reason is not Reason.ANSWERED:
         return Observation(seen.reason, seen.detail, evidence, seen.latency_ms)
     echo = tokens.check_echo(bytes.fromhex(str(seen.evidence.get("reply", ""))), probe, key)
