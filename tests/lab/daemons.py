@@ -630,12 +630,14 @@ def _wait_ready(ns: Netns, daemons: list[Daemon], timeout: float) -> None:
             return
         dead = [dmn for dmn, _ in waiting if dmn.proc is not None and dmn.proc.poll() is not None]
         if dead or time.monotonic() > deadline:
+            # A daemon that died is the story; the others were merely still starting.
+            culprits = [(dmn, missing) for dmn, missing in waiting if dmn in dead] or waiting
             report = "\n".join(
                 f"--- {dmn.name} ({dmn.state()}), not listening on {', '.join(missing)}; log {dmn.log}:\n"
                 f"{dmn.log_tail()}"
-                for dmn, missing in waiting
+                for dmn, missing in culprits
             )
-            raise LabError(f"lab daemons did not come up:\n{report}")
+            raise LabError(f"lab daemons did not come up (NETCHECK_LAB_KEEP=1 keeps the logs):\n{report}")
         time.sleep(0.05)
 
 
@@ -673,6 +675,9 @@ def start_lab(keep_dir: bool | None = None) -> Iterator[Lab]:
     _dir(base, "logs")
     topo: Topology | None = None
     netns_etc: list[Path] = []
+    # sshd insists on its privilege-separation dir; the openssh package creates it at boot
+    # via tmpfiles, which a container or CI machine may never run. Harmless to leave.
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     try:
         topo = Topology.create()
         pki = make_pki(base / "pki")

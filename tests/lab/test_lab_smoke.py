@@ -210,6 +210,34 @@ def test_https_warn_cases_fail_verification(lab: Lab, port: int, name: str, erro
     assert error in res.stderr + res.stdout
 
 
+def test_https_revoked_case_fails_a_crl_check(lab: Lab) -> None:
+    name = "revoked.lab.example"
+    res = run(
+        lab,
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"{lab.addresses['console']}:443",
+            "-servername",
+            name,
+            "-CAfile",
+            str(lab.pki.root_cert),
+            "-CRL",
+            str(lab.pki.crl_pem),
+            "-crl_check",
+            "-verify_hostname",
+            name,
+            "-verify_return_error",
+            "-brief",
+        ],
+        input="",
+        timeout=15,
+    )
+    assert res.returncode != 0
+    assert "certificate revoked" in res.stderr + res.stdout
+
+
 NTP_QUERY = textwrap.dedent("""
     import socket, sys
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -393,6 +421,20 @@ def test_firewall_policy_covers_every_case_other_tests_rely_on() -> None:
         ("udp", "unreachable"),
     ]:
         assert needed in cases
+
+
+def test_readme_policy_table_is_the_policy() -> None:
+    readme = (Path(__file__).parent / "README.md").read_text()
+    section = readme.split("## Firewall policy", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if re.match(r"\| \w+ \| \d+\.", line)
+    ]
+    assert rows == [
+        [r.peer, r.address, str(r.port), r.transport, r.verdict, r.service or "(none)", r.expect, r.why]
+        for r in FIREWALL_POLICY
+    ]
 
 
 def test_ping_reaches_every_server_address(lab: Lab) -> None:
