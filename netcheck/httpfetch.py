@@ -309,7 +309,7 @@ def _proxy_generated(head: _Head) -> bool:
 
 
 def _proxy_meaning(status: int) -> str:
-    if status == 407:
+    if status in (401, 407):  # tinyproxy answers wrong credentials with 401
         return "the proxy requires credentials (give them in --proxy http://user:pass@host:port)"
     if status in (500, 502, 503, 504):  # tinyproxy says "500 Unable to connect"
         return "the proxy could not reach the server"

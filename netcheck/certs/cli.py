@@ -42,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # else the csr's --c/--o read as abbreviations of --crt/--output here
     )
     _check_options(cert, suppress=False)
     cert.set_defaults(func=run_check)
@@ -54,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,
     )
     _check_options(check, suppress=True)
     check.set_defaults(func=run_check)
@@ -169,6 +171,7 @@ def _check_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 def _convert_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = actions.add_parser(
         "convert",
+        allow_abbrev=False,
         help="convert certificate files (replaces the openssl recipes)",
         description="Convert certificate material, decided by content: DER <-> PEM, PKCS#12 -> PEM (with or "
         "without keys), PEM + key + chain -> PKCS#12, or --split a bundle into the appliance's .crt, .key "
@@ -207,6 +210,7 @@ def _convert_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]
 def _csr_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = actions.add_parser(
         "csr",
+        allow_abbrev=False,
         help="create a private key and a certificate signing request",
         description="Create an RSA key (2048 or 4096 bits) and a SHA-256 CSR with the subject fields the "
         "appliance documentation requires (CN, O, OU, C) and subject alternative names. The CN and every "

@@ -131,3 +131,22 @@ def _hosts(value: object, source: str, key: str) -> tuple[str, ...]:
             expected="[sensor-1.plant.example, 10.1.2.3]",
         )
     return tuple(item.strip() for item in items)
+
+
+def site_crl_urls(entries: list[ApplianceCert]) -> dict[str, list[str]]:
+    """CRL distribution point URLs of the site's certificates -> the appliances using each,
+    for the scan's CRL flows. Unreadable files are skipped here: `netcheck cert --site`
+    reports them."""
+    from netcheck.certs.facts import crl_urls
+    from netcheck.certs.load import EXPECTED_CERT, parse_file
+    from netcheck.errors import UsageError
+
+    found: dict[str, list[str]] = {}
+    for entry in entries:
+        try:
+            certs = parse_file(entry.crt, "crt", EXPECTED_CERT, None).certs
+        except UsageError:  # includes ConfigError; a password-protected PKCS#12 needs pass_env
+            continue
+        for url in crl_urls(certs[0]) if certs else []:
+            found.setdefault(url, []).append(entry.name)
+    return found

@@ -119,3 +119,15 @@ def test_missing_pass_env_and_unusable_files(cli: Cli, tmp_path: Path, pki: Pki)
     assert result.returncode == 2  # unusable input wins over a refusal
     ha = json.loads(result.stdout)["appliances"][3]
     assert ha["ok"] is False and "ha.crt" in ha["error"] and "the file is empty" in ha["error"]
+
+
+def test_site_crl_urls_for_the_scan(tmp_path: Path, pki: Pki) -> None:
+    from netcheck.certs.site import site_crl_urls
+
+    site = make_site(tmp_path, pki)
+    for label, url in (("s1", "http://crl.plant.example/a.crl"), ("ha", "http://crl.plant.example/a.crl")):
+        leaf, _ = make_leaf(pki.intermediate, key=rsa_key(f"site-{label}"), crl_urls=(url,))
+        write(tmp_path / "certs" / f"{label}.crt", pem(leaf))
+    (tmp_path / "certs" / "s2.crt").write_bytes(b"garbage")
+    urls = site_crl_urls(load_site_certificates(site))
+    assert urls == {"http://crl.plant.example/a.crl": ["sensor-1", "console", "ha-console"]}
