@@ -54,12 +54,15 @@ async def _read_identification(channel: Channel, port: int) -> Observation:
             if len(before) > MAX_LINES_BEFORE:
                 return _not_ssh(port, before, f"{len(before)} lines without an SSH identification")
     except DeadlineHit:
-        if before or channel.buffer:
-            return _not_ssh(port, before + _partial(channel), "no SSH identification before the deadline")
-        return Observation(Reason.TIMEOUT,
-                           f"SSH {port}: connected, but the server sent nothing before the deadline "
-                           "(an SSH server speaks first)",
-                           {"stage": "identification", "bytes_received": channel.received})
+        partial = bytes(channel.buffer)
+        evidence = {"stage": "identification", "bytes_received": channel.received}
+        if not before and not partial:
+            return Observation(Reason.TIMEOUT, f"SSH {port}: connected, but the server sent nothing before the "
+                               "deadline (an SSH server speaks first)", evidence)
+        if not before and b"SSH-".startswith(partial[:4]):  # slow, not wrong
+            return Observation(Reason.TIMEOUT, f"SSH {port}: the identification line did not finish before the "
+                               f"deadline (got '{printable(partial, 60)}')", evidence)
+        return _not_ssh(port, before + _partial(channel), "no SSH identification before the deadline")
     except LineTooLong:
         return _not_ssh(port, before + _partial(channel), f"a line longer than {MAX_LINE} bytes")
     except StreamClosed:
