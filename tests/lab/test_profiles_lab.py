@@ -76,10 +76,10 @@ def site(lab: Lab, profile: str, snmp: str = "2c") -> dict[str, Any]:
 
 
 def scan(lab: Lab, profile: str, site_file: Path, *extra: str, env: dict[str, str] | None = None,
-         formats: str = "json", output: str = "-") -> Any:
+         formats: str = "json", output: str = "-", debug: bool = False) -> Any:
     """Run `netcheck scan` in the client namespace; returns the CompletedProcess."""
-    argv = [sys.executable, "-m", "netcheck", "scan", "--profile", profile, "--site", str(site_file),
-            "--timeout", str(TIMEOUT_S), "--format", formats, "--output", output, *extra]
+    argv = [sys.executable, "-m", "netcheck", *(["--debug"] if debug else []), "scan", "--profile", profile,
+            "--site", str(site_file), "--timeout", str(TIMEOUT_S), "--format", formats, "--output", output, *extra]
     return lab.client.run(argv, check=False, cwd=REPO, timeout=120,
                           env={**os.environ, **lab.env, **(env or {})})
 
