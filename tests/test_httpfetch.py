@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     base = tmp_path_factory.mktemp("web")
     (base / "www").mkdir()
     (base / "www" / "ca.crl").write_bytes(b"\x30\x03\x02\x01\x00" * 100)
@@ -341,7 +341,7 @@ print(json.dumps(r.evidence()))
 
 
 @pytest.fixture(scope="module")
-def routes_ns() -> str:
+def routes_ns() -> Iterator[str]:
     if not netns_available():
         pytest.skip("network namespaces need root and iproute2")
     name = f"nchttp{os.getpid() % 100000}"

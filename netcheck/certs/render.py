@@ -87,7 +87,8 @@ def single_text(report: CertReport) -> str:
 def site_text(site: SiteReport) -> str:
     lines = [f"netcheck cert --site {site.site}", ""]
     for report in site.reports:
-        lines += [f"== {report.input.name} ==", *_report_lines(report), ""]
+        verdict = "would accept" if report.ok else "would REFUSE" if report.analysis else "unusable input"
+        lines += [f"== {report.input.name} ==", *_report_lines(report), "", f"  {report.input.name}: {verdict}", ""]
     if site.findings:
         lines.append("Across the site")
         lines += _finding_lines(site.findings)

@@ -9,11 +9,12 @@ import ipaddress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -60,7 +61,7 @@ class CA:
 
 
 def _ski(key: CertificateIssuerPrivateKeyTypes) -> x509.SubjectKeyIdentifier:
-    return x509.SubjectKeyIdentifier.from_public_key(key.public_key())  # type: ignore[arg-type]
+    return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
 
 def make_root(cn: str = "Contoso Root CA", key_label: str = "root", *, days: int = 3650) -> CA:
@@ -103,7 +104,7 @@ def make_intermediate(
     *,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
-    hash_alg: hashes.HashAlgorithm | None = None,
+    hash_alg: Any = None,
     ca: bool = True,
 ) -> CA:
     key = rsa_key(key_label)
@@ -119,7 +120,7 @@ def make_intermediate(
         .add_extension(_ca_usage(), critical=True)
         .add_extension(_ski(key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),
             critical=False,
         )
         .sign(parent.key, hash_alg or hashes.SHA256())
@@ -133,16 +134,16 @@ def make_leaf(
     cn: str | None = "sensor-1.plant.example",
     dns: tuple[str, ...] | None = None,
     ips: tuple[str, ...] = ("10.1.2.3",),
-    key: object | None = None,
+    key: CertificateIssuerPrivateKeyTypes | None = None,
     crl_urls: tuple[str, ...] = ("http://crl.plant.example/issuing.crl",),
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
-    hash_alg: hashes.HashAlgorithm | None = None,
+    hash_alg: Any = None,
     subject: x509.Name | None = None,
     serial: int | None = None,
     eku: tuple[x509.ObjectIdentifier, ...] | None = (ExtendedKeyUsageOID.SERVER_AUTH,),
     san: bool = True,
-) -> tuple[x509.Certificate, object]:
+) -> tuple[x509.Certificate, CertificateIssuerPrivateKeyTypes]:
     """A server certificate and its key. issuer None: self-signed."""
     key = key or rsa_key("leaf")
     subject = subject or name(cn)
@@ -152,7 +153,7 @@ def make_leaf(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer.name if issuer else subject)
-        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .public_key(key.public_key())
         .serial_number(serial or x509.random_serial_number())
         .not_valid_before(not_before or NOW - DAY)
         .not_valid_after(not_after or NOW + 365 * DAY)
@@ -166,7 +167,7 @@ def make_leaf(
         points = [x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None) for u in crl_urls]
         builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
     signer = issuer.key if issuer else key
-    cert = builder.sign(signer, hash_alg or hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(signer, hash_alg or hashes.SHA256())
     return cert, key
 
 
@@ -200,12 +201,12 @@ def pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def key_pem(key: object, passphrase: str | None = None, *, traditional: bool = False) -> bytes:
+def key_pem(key: PrivateKeyTypes, passphrase: str | None = None, *, traditional: bool = False) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     )
     fmt = serialization.PrivateFormat.TraditionalOpenSSL if traditional else serialization.PrivateFormat.PKCS8
-    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption)  # type: ignore[attr-defined, no-any-return]
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption)
 
 
 def write(path: Path, data: bytes) -> Path:

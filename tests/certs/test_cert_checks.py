@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -21,8 +22,8 @@ URL = "http://crl.plant.example/issuing.crl"
 REFERENCE = Path("/work/shared/reference/working-with-certificates.md")
 
 
-def good(pki: Pki, **leaf_kw: object) -> tuple[object, object, tuple[object, ...]]:
-    leaf, key = make_leaf(pki.intermediate, **leaf_kw)  # type: ignore[arg-type]
+def good(pki: Pki, **leaf_kw: Any) -> tuple[Any, Any, tuple[Any, ...]]:
+    leaf, key = make_leaf(pki.intermediate, **leaf_kw)
     return leaf, key, (pki.intermediate.cert, pki.root.cert)
 
 
@@ -231,7 +232,7 @@ def test_no_validate_downgrades_validation_errors(pki: Pki) -> None:
     leaf, key, chain = good(pki, not_before=NOW - 400 * DAY, not_after=NOW - DAY)
     analysis = run_analysis(
         material(leaf, key, chain[1:]),
-        good_crl(pki, leaf.serial_number),  # type: ignore[attr-defined]
+        good_crl(pki, leaf.serial_number),
         validate=False,
         hosts=("wrong.example",),
     )

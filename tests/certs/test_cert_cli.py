@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
@@ -27,8 +28,8 @@ class Lab:
     port: int
     crl_url: str
 
-    def leaf(self, name: str, **kw: object) -> tuple[Path, Path]:
-        leaf, key = make_leaf(standard().intermediate, crl_urls=(self.crl_url,), **kw)  # type: ignore[arg-type]
+    def leaf(self, name: str, **kw: Any) -> tuple[Path, Path]:
+        leaf, key = make_leaf(standard().intermediate, crl_urls=(self.crl_url,), **kw)
         return write(self.dir / f"{name}.crt", pem(leaf)), write(self.dir / f"{name}.key", key_pem(key))
 
 
@@ -219,7 +220,7 @@ def test_pkcs12_and_der_inputs(cli: Cli, lab: Lab, tmp_path: Path) -> None:
         b"s",
         key,
         leaf,
-        [pki.intermediate.cert, pki.root.cert],  # type: ignore[arg-type]
+        [pki.intermediate.cert, pki.root.cert],
         BestAvailableEncryption(PASSPHRASE.encode()),
     )
     p12 = write(tmp_path / "sensor.pfx", bundle)

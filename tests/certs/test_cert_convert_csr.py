@@ -34,7 +34,7 @@ def bundle(tmp_path: Path, pki: Pki) -> dict[str, Path]:
         b"sensor",
         key,
         leaf,
-        [pki.root.cert, pki.intermediate.cert],  # type: ignore[arg-type]
+        [pki.root.cert, pki.intermediate.cert],
         BestAvailableEncryption(PASSPHRASE.encode()),
     )
     return {

@@ -22,12 +22,12 @@ from tests.certs.pkifactory import PASSPHRASE, Pki, key_pem, make_leaf, pem, wri
 @pytest.fixture
 def files(tmp_path: Path, pki: Pki) -> dict[str, Path]:
     leaf, key = make_leaf(pki.intermediate)
-    der_key = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())  # type: ignore[attr-defined]
+    der_key = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
     p12 = pkcs12.serialize_key_and_certificates(
         b"sensor",
         key,
         leaf,
-        [pki.intermediate.cert, pki.root.cert],  # type: ignore[arg-type]
+        [pki.intermediate.cert, pki.root.cert],
         BestAvailableEncryption(PASSPHRASE.encode()),
     )
     return {
@@ -92,7 +92,7 @@ def test_pkcs12_wrong_and_missing_password(files: dict[str, Path]) -> None:
 
 def test_pkcs12_without_password(tmp_path: Path, pki: Pki) -> None:
     leaf, key = make_leaf(pki.intermediate)
-    bundle = pkcs12.serialize_key_and_certificates(b"x", key, leaf, None, NoEncryption())  # type: ignore[arg-type]
+    bundle = pkcs12.serialize_key_and_certificates(b"x", key, leaf, None, NoEncryption())
     mat = load_material(write(tmp_path / "open.pfx", bundle), None, None, PASSPHRASE)
     assert mat.key is not None and not mat.key_encrypted and mat.passphrase_unused
 
