@@ -52,7 +52,7 @@ class RawDiagnosis:
 
     max_hops: int = 16
     wait: float = 2.0
-    traceroutes: int = 16
+    traceroutes: int = 6  # Linux routers answer a burst of 6 ICMP errors per source, then 1/s
     say: Callable[[str], None] | None = None
 
     def choose(self, flow: object) -> str | None:
@@ -67,11 +67,19 @@ class RawDiagnosis:
             self._say(f"{unavailable}: failed flows keep the facts connect() and ICMP gave "
                       f"({NO_PRIVILEGE_NOTE}; --no-raw skips this)")
             return [_fallback(r, unavailable) if needs_diagnosis(r) else r for r in results]
-        targets: dict[Target, None] = {}
+        # The first failure of each kind (address, transport, reason) goes first: only the first
+        # few targets get their own traceroute (see packets.pick_traced).
+        firsts: dict[Target, None] = {}
+        rest: dict[Target, None] = {}
+        kinds: set[tuple[str, str, Reason]] = set()
         for result in chosen:
             target = target_of(result)
-            if target is not None and ipaddress.ip_address(target.address).version == 4:
-                targets[target] = None
+            if target is None or ipaddress.ip_address(target.address).version != 4:
+                continue
+            kind = (target.address, target.transport, result.reason)
+            (rest if kind in kinds else firsts)[target] = None
+            kinds.add(kind)
+        targets = {**firsts, **{t: None for t in rest if t not in firsts}}
         if not targets:
             return results
         self._say(f"raw diagnosis of {len(targets)} failed flow(s): a probe and a traceroute toward each port")
@@ -122,7 +130,8 @@ def describe(fact: PathFacts) -> str:
         return f"raw {what} unanswered, but a TTL-limited one reached {stop.address} at hop {stop.ttl} ({stop.answer})"
     if fact.last_hop:
         ttl = max(hop.ttl for hop in fact.hops if hop.answer == "time-exceeded")
-        return f"dropped after {fact.last_hop} (hop {ttl} answered, nothing beyond it)"
+        borrowed = f", traced on port {fact.traced_on}" if fact.traced_on is not None else ""
+        return f"dropped after {fact.last_hop} (hop {ttl} answered, nothing beyond it{borrowed})"
     return f"raw {what} unanswered and no hop answered: dropped at the first router, or ICMP is filtered"
 
 

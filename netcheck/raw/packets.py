@@ -2,8 +2,10 @@
 traceroute toward the flow's own port, for many targets in one send/receive round.
 
 Needs root or CAP_NET_RAW (see privilege.py). IPv4 only. Routers rate-limit the ICMP errors
-they send (Linux: a burst of 6 per source, then 1/s), so with many targets some hops may be
-missing; the last hop that answered is still reported.
+they send (Linux: a burst of 6 per source, then 1/s), so only a few targets get their own
+traceroute - one per destination address first - and packets go out by ascending TTL so the
+shared first hops answer before the budget is spent. A target without its own traceroute
+whose probe met silence borrows the hops of a traced target on the same address, and says so.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class PathFacts:
     answer     the full-TTL probe's fate: syn-ack, rst, udp-reply, icmp, silence
     responder  who sent that answer (the host, or a router's ICMP)
     hops       the TTL-limited probes that drew an answer, by TTL, up to the first final one
+    traced_on  the port of the same address whose traceroute these hops are, when not this target's own
     """
 
     target: Target
@@ -54,6 +57,7 @@ class PathFacts:
     icmp_type: int | None = None
     icmp_code: int | None = None
     hops: list[Hop] = field(default_factory=list)
+    traced_on: int | None = None
 
     @property
     def last_hop(self) -> str | None:
@@ -81,31 +85,43 @@ class PathFacts:
                      | ({"icmp_type": h.icmp_type, "icmp_code": h.icmp_code} if h.icmp_type is not None else {})
                      for h in self.hops],
         }
+        if self.traced_on is not None:
+            facts["traced_on_port"] = self.traced_on
         if self.icmp_type is not None:
             facts["icmp"] = {"type": self.icmp_type, "code": self.icmp_code, "sender": self.responder,
                              "text": self.icmp_text()}
         return facts
 
 
+def pick_traced(targets: list[Target], limit: int) -> list[int]:
+    """Indices of the targets that get their own traceroute: one per address first, then the rest."""
+    firsts: dict[str, int] = {}
+    for index, target in enumerate(targets):
+        firsts.setdefault(target.address, index)
+    order = list(firsts.values()) + [i for i in range(len(targets)) if i not in firsts.values()]
+    return order[:limit]
+
+
 def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) -> list[PathFacts]:
-    """Probe every target at once: one full-TTL probe each, and TTL 1..max_hops for the first
-    `traceroute` targets. Returns facts in the order of `targets`. Blocking (run it in a thread)."""
+    """Probe every target at once: one full-TTL probe each, and TTL 1..max_hops for at most
+    `traceroute` of them (pick_traced). Returns facts in the order of `targets`. Blocking: run
+    it in a thread; it returns `wait` seconds after the last packet at the latest."""
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.sendrecv import sr
 
+    traced = pick_traced(targets, traceroute)
+    plan = [(index, 0) for index in range(len(targets))]  # full-TTL probes first, then by ascending TTL
+    plan += [(index, ttl) for ttl in range(1, max_hops + 1) for index in traced]
+    base = random.randint(20000, 60000 - len(plan))
     packets: list[Any] = []
     meta: dict[tuple[str, int], tuple[int, int]] = {}  # (transport, source port) -> (target index, ttl; 0 = probe)
-    base = random.randint(20000, 60000 - len(targets) * (max_hops + 1))
-    for index, target in enumerate(targets):
-        ttls = [0] + (list(range(1, max_hops + 1)) if index < traceroute else [])
-        for ttl in ttls:
-            sport = base + len(packets)
-            meta[(target.transport, sport)] = (index, ttl)
-            layer4 = (TCP(sport=sport, dport=target.port, flags="S", seq=random.getrandbits(32))
-                      if target.transport == "tcp" else UDP(sport=sport, dport=target.port))
-            ip = IP(dst=target.address, ttl=ttl) if ttl else IP(dst=target.address)
-            packets.append(ip / layer4)
+    for offset, (index, ttl) in enumerate(plan):
+        target, sport = targets[index], base + offset
+        meta[(target.transport, sport)] = (index, ttl)
+        layer4 = (TCP(sport=sport, dport=target.port, flags="S", seq=random.getrandbits(32))
+                  if target.transport == "tcp" else UDP(sport=sport, dport=target.port))
+        packets.append((IP(dst=target.address, ttl=ttl) if ttl else IP(dst=target.address)) / layer4)
     facts = [PathFacts(target) for target in targets]
     answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0)
     for sent, received in answered:
@@ -116,7 +132,22 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
         stop = fact.stop
         if stop is not None:
             fact.hops = [hop for hop in fact.hops if hop.ttl <= stop.ttl]
+    _borrow_hops(facts, set(traced))
     return facts
+
+
+def _borrow_hops(facts: list[PathFacts], traced: set[int]) -> None:
+    """Untraced targets whose probe met silence take the hops of a traced one on the same address
+    (one that met silence too, then the same transport, preferred): up to the drop, the path is
+    the address's, not the port's."""
+    for index, fact in enumerate(facts):
+        if index in traced or fact.answer != "silence":
+            continue
+        siblings = [facts[i] for i in sorted(traced) if facts[i].target.address == fact.target.address]
+        siblings.sort(key=lambda other: (other.answer != "silence", other.target.transport != fact.target.transport))
+        if siblings:
+            fact.hops = [hop for hop in siblings[0].hops if not hop.final]
+            fact.traced_on = siblings[0].target.port
 
 
 def targets_transport(packet: Any) -> str:

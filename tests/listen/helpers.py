@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from netcheck.listen.server import Endpoint, Listener, ListenerLimits
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port(transport: str = "tcp") -> int:
@@ -50,3 +57,16 @@ async def udp_exchange(port: int, payload: bytes, wait: float = 0.3, source: str
                 return await loop.sock_recv(sock, 65535)
         except (TimeoutError, ConnectionRefusedError):
             return None
+
+
+def unprivileged_python() -> tuple[str, list[str]] | None:
+    """An interpreter with PyYAML and rich that uid 65534 can run, and the command prefix to drop to it."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    for python in (sys.executable, "/usr/bin/python3"):
+        check = subprocess.run([*prefix, python, "-c", "import yaml, rich"], capture_output=True, check=False,
+                               env={"PATH": "/usr/bin:/bin"})
+        if check.returncode == 0:
+            return python, prefix
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from netcheck.listen import tokens
-from tests.listen.helpers import free_port
+from tests.listen.helpers import REPO, free_port, unprivileged_python
 
-REPO = Path(__file__).resolve().parents[2]
 RUN = "0a0b0c0d0e0f1011"
 
 
@@ -141,21 +139,8 @@ def test_port_in_use_is_fine_and_said_clearly(tmp_path: Path) -> None:
     assert states == {("tcp", "in-use"), ("udp", "listening")}
 
 
-def _unprivileged_python() -> tuple[str, list[str]] | None:
-    """An interpreter with PyYAML and rich that uid 65534 can run, and the command prefix to drop to it."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        return None
-    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    for python in (sys.executable, "/usr/bin/python3"):
-        check = subprocess.run([*prefix, python, "-c", "import yaml, rich"], capture_output=True, check=False,
-                               env={"PATH": "/usr/bin:/bin"})
-        if check.returncode == 0:
-            return python, prefix
-    return None
-
-
 def test_privileged_ports_without_root_are_named(tmp_path: Path) -> None:
-    found = _unprivileged_python()
+    found = unprivileged_python()
     if found is None:
         pytest.skip("needs root (to drop to uid 65534 with setpriv) and a Python that uid can run")
     if int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text()) <= 80:
