@@ -119,3 +119,16 @@ def test_as_root_on_loopback_the_probe_sees_the_reset() -> None:
     assert "127.0.0.1 resets a raw SYN" in out[0].detail
     assert udp_raw["udp"] == "icmp" and udp_raw["icmp"]["code"] == 3
     assert "the host itself answers port unreachable" in out[1].detail
+
+
+def test_the_terminal_report_shows_the_hop() -> None:
+    from netcheck.model import Report, RunInfo
+    from netcheck.raw.diagnose import _with_facts
+    from netcheck.render.terminal import render_terminal
+
+    fact = PathFacts(Target(SERVER, "tcp", 8001), hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)])
+    result = _with_facts(failed(Reason.FILTERED), fact)
+    info = RunInfo(version="t", run_id="r", host_name="h", host_addresses=(), profile="p", role="sensor",
+                   site="s", site_file="s.yaml", started="2026-01-01T00:00:00Z", finished="2026-01-01T00:00:01Z")
+    # the clause is part of the Detail column (wide enough here not to wrap)
+    assert f"dropped after {ROUTER} (hop 1 answered" in render_terminal(Report.build(info, [result]), width=250)
