@@ -207,3 +207,42 @@ def test_hostile_servers_end_within_the_deadline(kind: str, behave: Callable[...
         observation, status, elapsed = observe(kind, server.port, timeout=1.5)
     assert (status, observation.reason) == (Status.FAIL, reason), observation.detail
     assert elapsed < 1.5 + 0.3
+
+
+def test_a_whole_run_with_hostile_peers_reports_every_flow() -> None:
+    """Drip, silence and garbage on four protocols at once: each flow ends within its
+    deadline with its own reason, and the one healthy flow still passes."""
+    from netcheck.engine import Limits, scan
+
+    from .hostile_udp import HostileUdp
+
+    timeout = 1.5
+    with HostileTcp(drip(b"\x30\x84\x00\x00\x00\x40" + b"\x02" * 40, interval=0.2, seconds=8)) as ldap_drip, \
+            HostileTcp(silent(seconds=8)) as dns_silent, \
+            HostileUdp(lambda request: [os.urandom(30)]) as ntp_garbage, \
+            HostileUdp(lambda request: [b"\x30\x00"]) as snmp_garbage, \
+            HostileTcp(silent(seconds=8)) as healthy:
+        flows = [
+            make_flow(ldap_drip.port, probe="ldap", peer="ldap", flow_id="ldap-drip"),
+            make_flow(dns_silent.port, probe="dns", peer="dns", flow_id="dns-silent",
+                      options={"names": ["console.lab.example"]}),
+            make_flow(ntp_garbage.port, transport="udp", probe="ntp", peer="ntp", flow_id="ntp-garbage"),
+            make_flow(snmp_garbage.port, transport="udp", probe="snmp", peer="snmp", flow_id="snmp-garbage",
+                      options={"community_env": "COMMUNITY"}),
+            make_flow(healthy.port, probe="tcp", flow_id="tcp-healthy"),
+        ]
+        ctx = ProbeContext(timeout=timeout, run_id="hostile", udp_tries=2, env={"COMMUNITY": "c0mmunity-Secret"})
+        started = time.monotonic()
+        results = asyncio.run(scan(flows, ctx, Limits(timeout=timeout, deadline=30)))
+        elapsed = time.monotonic() - started
+    got = {r.flow.id: (r.status.value, r.reason.value) for r in results}
+    assert got == {
+        "ldap-drip": ("fail", "timeout"),
+        "dns-silent": ("fail", "timeout"),
+        "ntp-garbage": ("fail", "protocol-error"),
+        "snmp-garbage": ("fail", "protocol-error"),
+        "tcp-healthy": ("pass", "open"),
+    }
+    # the probes' own deadlines fire first: nothing needed the engine's cancellation
+    assert not [r.detail for r in results if r.detail.startswith("no answer within")]
+    assert elapsed < timeout + 1.0
