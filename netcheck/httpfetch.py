@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from netcheck import __version__
 from netcheck.model import Reason
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
+_URL_SAFE = "/?=&;:@!$'()*+,~-._%"  # keep what is already legal or escaped in a request-target
 USER_AGENT = f"netcheck/{__version__}"
 
 _STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?$")
@@ -171,9 +172,15 @@ def parse_http_url(url: str) -> _Target:
         )
     if scheme != "http" or not parts.hostname:
         raise _Failure(Reason.PROTOCOL_ERROR, f"not an http:// URL: {url!r}")
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url.strip()):  # no header injection
+        raise _Failure(Reason.PROTOCOL_ERROR, f"the URL contains spaces or control characters: {url!r}")
     port = port or 80
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.hostname
+    # non-ASCII (IRI) parts go on the wire as IDNA and %-escapes, as browsers send them
+    path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_URL_SAFE)
+    try:
+        host = parts.hostname if parts.hostname.isascii() else parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise _Failure(Reason.PROTOCOL_ERROR, f"the URL's host name is not valid IDNA: {url!r}") from None
     absolute = f"http://{_host_port(host, port, default=80)}{path}"
     return _Target(url=url, host=host, port=port, request_target=path, absolute=absolute)
 

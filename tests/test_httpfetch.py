@@ -244,6 +244,23 @@ def test_malformed_status_line() -> None:
     assert result.error is Reason.PROTOCOL_ERROR and "status line" in result.detail
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1/a b.crl", "http://127.0.0.1/x.crl\r\nX-Injected: 1"])
+def test_urls_with_spaces_or_control_characters_are_refused(url: str) -> None:
+    result = run(get(url))
+    assert result.error is Reason.PROTOCOL_ERROR and "control characters" in result.detail
+
+
+def test_non_ascii_path_is_escaped() -> None:
+    lines: list[str] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        lines.extend(await read_request(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    result, _ = hostile(record, path="/crl/München.crl")
+    assert result.ok and lines[0] == "GET /crl/M%C3%BCnchen.crl HTTP/1.1"
+
+
 def test_ipv6_loopback_and_request_shape() -> None:
     lines: list[str] = []
 

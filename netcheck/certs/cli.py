@@ -173,9 +173,9 @@ def _convert_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]
         "convert",
         allow_abbrev=False,
         help="convert certificate files (replaces the openssl recipes)",
-        description="Convert certificate material, decided by content: DER <-> PEM, PKCS#12 -> PEM (with or "
-        "without keys), PEM + key + chain -> PKCS#12, or --split a bundle into the appliance's .crt, .key "
-        "and chain files. Never overwrites a file unless --force.",
+        description="Convert certificate material, decided by content: DER <-> PEM, PKCS#12 -> PEM\n"
+        "(with or without keys), PEM + key + chain -> PKCS#12, or --split a bundle into the\n"
+        "appliance's .crt, .key and chain files. Never overwrites a file unless --force.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  netcheck cert convert cert.der --to pem -o cert.pem          # openssl x509 -inform der\n"
@@ -212,9 +212,9 @@ def _csr_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "csr",
         allow_abbrev=False,
         help="create a private key and a certificate signing request",
-        description="Create an RSA key (2048 or 4096 bits) and a SHA-256 CSR with the subject fields the "
-        "appliance documentation requires (CN, O, OU, C) and subject alternative names. The CN and every "
-        "--san go into the SAN extension. Optionally passphrase-protect the key.",
+        description="Create an RSA key (2048 or 4096 bits) and a SHA-256 CSR with the subject fields\n"
+        "the appliance documentation requires (CN, O, OU, C) and subject alternative names.\n"
+        "The CN and every --san go into the SAN extension. Optionally passphrase-protect the key.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  netcheck cert csr --cn sensor-1.plant.example --san 10.1.2.3 --o 'Contoso Inc.' --ou 'OT' --c US\n"

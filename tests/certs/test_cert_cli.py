@@ -255,3 +255,31 @@ def test_usage_errors(cli: Cli, lab: Lab) -> None:
     one_line_error(cli("--crt", str(crt), "--key", str(key), "--proxy", "https://proxy:3128"), "--proxy")
     one_line_error(cli("--crt", str(crt), "--site", "site.yaml"), "not both")
     one_line_error(cli("--crt", str(crt), "--pass", "a", "--pass-env", "B"), "not allowed with")
+
+
+def test_passphrase_sweep_over_every_output(cli: Cli, lab: Lab, tmp_path: Path) -> None:
+    """Right, wrong and misplaced passphrases through table, JSON, --output and error paths."""
+    leaf, key = make_leaf(standard().intermediate, crl_urls=(lab.crl_url,))
+    crt = write(tmp_path / "s.crt", pem(leaf))
+    enc = write(tmp_path / "s.key", key_pem(key, PASSPHRASE))
+    garbage = write(tmp_path / "g.crt", b"not a certificate")
+    outputs = [tmp_path / f"out{i}.txt" for i in range(4)]
+    runs = [
+        cli("--crt", str(crt), "--key", str(enc), "--pass", PASSPHRASE, "-o", str(outputs[0])),
+        cli("--crt", str(crt), "--key", str(enc), "--pass", PASSPHRASE[::-1], "--format", "json", "-o",
+            str(outputs[1])),
+        cli("--crt", str(crt), "--key", str(enc), "--pass-env", "CERT_PASS", "--format", "json", "-o",
+            str(outputs[2])),
+        cli("--crt", str(garbage), "--key", str(enc), "--pass", PASSPHRASE),
+        cli("--crt", str(crt), "--key", str(crt), "--pass", PASSPHRASE),
+        cli("--crt", str(crt), "--key", str(enc), "--pass", PASSPHRASE, "--proxy",
+            f"http://u:{PASSPHRASE}@127.0.0.1:{free_port()}", "-o", str(outputs[3])),
+        cli("convert", str(enc), "--to", "der", "-o", str(tmp_path / "k.der"), "--pass", PASSPHRASE),
+        cli("csr", "--key", str(enc), "--pass", PASSPHRASE[::-1], "--cn", "a.example", "--o", "O", "--ou", "U",
+            "--c", "US"),
+    ]  # fmt: skip
+    texts = [r.stdout + r.stderr for r in runs] + [p.read_text() for p in outputs if p.exists()]
+    assert len(texts) == len(runs) + 4
+    for text in texts:
+        assert PASSPHRASE not in text and PASSPHRASE[::-1] not in text
+        assert "Traceback" not in text
