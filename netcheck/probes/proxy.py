@@ -189,6 +189,8 @@ async def _connect(target: str, address: str, port: int, authorization: str | No
     try:
         await channel.send(("\r\n".join(lines) + "\r\n\r\n").encode("ascii", "replace"))
         status_line = (await channel.read_line(MAX_HEADER_LINE)).decode("latin-1")
+        if STATUS_LINE.match(status_line) is None:  # not HTTP: no headers worth waiting for
+            return _judge_connect(what, status_line)
         for _ in range(MAX_HEADER_LINES):
             if not await channel.read_line(MAX_HEADER_LINE):
                 break

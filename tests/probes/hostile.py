@@ -188,3 +188,24 @@ def pem(cert: x509.Certificate) -> bytes:
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
+
+
+def make_crl(issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], revoked: tuple[int, ...] = (),
+             days: tuple[int, int] = (-1, 7)) -> x509.CertificateRevocationList:
+    """A CRL signed by `issuer`; days: (thisUpdate, nextUpdate) relative to now."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer[0].subject)
+        .last_update(now + dt.timedelta(days=days[0]))
+        .next_update(now + dt.timedelta(days=days[1]))
+    )
+    for serial in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    return builder.sign(issuer[1], hashes.SHA256())
+
+
+def http_response(body: bytes, status: str = "200 OK", content_type: str = "application/pkix-crl") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
