@@ -62,7 +62,7 @@ def test_origin_status_through_a_via_less_proxy_is_the_origins() -> None:
     base = FetchResult(url="http://x/a.crl", error=Reason.PROXY_DENIED, detail="proxy said", status=404,
                        status_line="HTTP/1.1 404 Not Found", hop="proxy", proxy_status_line="HTTP/1.1 404 Not Found")
     assert relabel_origin_answer(base).error is Reason.HTTP_ERROR
-    for status in (403, 407, 502, 503, 504):
+    for status in (401, 403, 407, 500, 502, 503, 504):
         assert relabel_origin_answer(replace(base, status=status)).error is Reason.PROXY_DENIED
     squid = replace(base, headers=(("X-Squid-Error", "ERR_ACCESS_DENIED 0"),))
     assert relabel_origin_answer(squid).error is Reason.PROXY_DENIED
