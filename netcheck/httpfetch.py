@@ -303,16 +303,22 @@ def _judge(
     )
 
 
+# Statuses a proxy produces itself (policy, credentials, upstream trouble); tinyproxy says
+# "500 Unable to connect" and answers wrong credentials with 401.
+PROXY_OWN_STATUSES = frozenset({401, 403, 407, 500, 502, 503, 504})
+
+
 def _proxy_generated(head: _Head) -> bool:
     """Whether an error answer came from the proxy itself rather than the origin.
 
     Proxies add Via to what they relay but not (tinyproxy) to their own error pages;
-    Squid marks its own with X-Squid-Error; 407 is by definition the proxy's.
+    Squid marks its own with X-Squid-Error; 407 is by definition the proxy's. Some proxies
+    strip Via altogether, so only statuses a proxy produces itself count as its own.
     """
     names = {key.lower() for key, _ in head.headers}
     if head.status == 407 or "x-squid-error" in names or "proxy-authenticate" in names:
         return True
-    return "via" not in names
+    return "via" not in names and head.status in PROXY_OWN_STATUSES
 
 
 def _proxy_meaning(status: int) -> str:

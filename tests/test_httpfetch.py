@@ -333,6 +333,16 @@ def test_tinyproxy_success_denial_auth_and_unreachable_origin(web: tuple[int, Pa
         assert good.ok
 
 
+def test_origin_errors_through_a_via_stripping_proxy(web: tuple[int, Path], tmp_path: Path) -> None:
+    port, _ = web
+    with tinyproxy(tmp_path / "novia", disable_via=True) as proxy_port:
+        proxy = f"http://127.0.0.1:{proxy_port}"
+        missing = run(get(f"http://127.0.0.1:{port}/missing.crl", proxy=proxy))
+        assert missing.error is Reason.HTTP_ERROR and missing.hop == "server" and missing.proxy_status_line is None
+        down = run(get(f"http://127.0.0.1:{free_port()}/ca.crl", proxy=proxy))
+        assert down.error is Reason.PROXY_DENIED and str(down.proxy_status_line).endswith("500 Unable to connect")
+
+
 def test_proxy_not_listening() -> None:
     result = run(get("http://127.0.0.1:9/ca.crl", proxy=f"http://127.0.0.1:{free_port()}"))
     assert result.error is Reason.REFUSED and result.hop == "proxy"

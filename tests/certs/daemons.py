@@ -99,6 +99,7 @@ def tinyproxy(
     deny_patterns: tuple[str, ...] = (),
     basic_auth: tuple[str, str] | None = None,
     netns: str | None = None,
+    disable_via: bool = False,
 ) -> Iterator[int]:
     """An HTTP proxy; deny_patterns are tinyproxy filter regexes answered with 403."""
     port = port or free_port(listen)
@@ -116,6 +117,8 @@ def tinyproxy(
     if deny_patterns:
         (workdir / "filter").write_text("\n".join(deny_patterns) + "\n")
         lines += [f'Filter "{workdir}/filter"', "FilterURLs On", "FilterExtended On", "FilterDefaultDeny No"]
+    if disable_via:
+        lines.append("DisableViaHeader Yes")
     if basic_auth:
         lines.append(f"BasicAuth {basic_auth[0]} {basic_auth[1]}")
     conf = workdir / "tinyproxy.conf"
