@@ -13,12 +13,14 @@ Safety properties (each tested in tests/listen/):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
+import struct
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, cast
+from typing import Callable
 
 from netcheck.listen import tokens
 from netcheck.timeutil import utc_now_iso
@@ -46,7 +48,7 @@ class ListenerLimits:
     max_rejecting_sources: int = 256
     max_tcp_connections: int = 256
     tcp_read_s: float = 5.0
-    max_udp_backlog: int = 64 * 1024  # bytes queued for sending before we stop answering
+    udp_batch: int = 64  # datagrams read per wake-up, so a flood cannot starve the TCP side
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class Listener:
         self.started = ""
         self.finished = ""
         self._servers: list[asyncio.Server] = []
-        self._udp: list[asyncio.DatagramTransport] = []
+        self._udp: list[_UdpSocket] = []
         self._tcp_active = 0
         self._tcp_tasks: set[asyncio.Task[None]] = set()
 
@@ -207,8 +209,8 @@ class Listener:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
-        for transport in self._udp:
-            transport.close()
+        for udp in self._udp:
+            udp.close()
         for task in list(self._tcp_tasks):
             task.cancel()
         if self._tcp_tasks:
@@ -239,10 +241,7 @@ class Listener:
                 self._servers.append(server)
             else:
                 sock = _bound_socket(family, socket.SOCK_DGRAM, address, endpoint.port)
-                loop = asyncio.get_running_loop()
-                transport, _protocol = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self, endpoint), sock=sock)
-                self._udp.append(transport)
+                self._udp.append(_UdpSocket(self, sock, asyncio.get_running_loop()))
         except OSError as exc:
             state, detail = describe_bind_error(exc, endpoint)
             return BindOutcome(address, endpoint.transport, endpoint.port, state, detail, endpoint.flows)
@@ -271,15 +270,6 @@ class Listener:
         echo = tokens.make_echo(token, local[1], self.key)
         assert len(echo) <= len(data)  # never an amplifier
         return echo
-
-    def _udp_datagram(self, transport: asyncio.DatagramTransport, data: bytes, source: tuple[str, int],
-                      endpoint: Endpoint) -> None:
-        local = transport.get_extra_info("sockname")
-        echo = self._answer(data, (source[0], source[1]), (local[0], local[1]), "udp")
-        # Not in typeshed's DatagramTransport, but every selector transport has it.
-        backlog = getattr(transport, "get_write_buffer_size", lambda: 0)()
-        if echo is not None and backlog < self.limits.max_udp_backlog:
-            transport.sendto(echo, source)
 
     async def _tcp_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                               endpoint: Endpoint) -> None:
@@ -327,23 +317,64 @@ class Listener:
             return
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, listener: Listener, endpoint: Endpoint) -> None:
+# <linux/in.h>: not exported by the socket module.
+IP_PKTINFO = 8
+_IN_PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
+_IN6_PKTINFO = struct.Struct("=16sI")  # addr, ifindex
+MAX_DATAGRAM = 2048  # larger datagrams arrive truncated (MSG_TRUNC) and are malformed anyway
+
+
+class _UdpSocket:
+    """One bound UDP socket, read with recvmsg so the reply leaves from the very address the
+    probe was sent to (IP_PKTINFO): with a wildcard bind on a multi-homed host the kernel would
+    otherwise pick the source address, and the prober's connected socket would drop the echo."""
+
+    def __init__(self, listener: Listener, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.listener = listener
-        self.endpoint = endpoint
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.loop = loop
+        self.v6 = sock.family == socket.AF_INET6
+        if self.v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        self.bound = sock.getsockname()
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # The selector's datagram transport does not subclass asyncio.DatagramTransport.
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if self.transport is not None:
-            self.listener._udp_datagram(self.transport, data, (str(addr[0]), int(addr[1])), self.endpoint)
+    def _readable(self) -> None:
+        for _ in range(self.listener.limits.udp_batch):
+            try:
+                data, ancillary, flags, source = self.sock.recvmsg(MAX_DATAGRAM, 256)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # a queued error (e.g. ICMP for an earlier echo): nothing to do
+            if flags & socket.MSG_TRUNC:
+                data = b""  # oversized: malformed, never answered
+            local, reply_control = self._destination(ancillary)
+            echo = self.listener._answer(data, (str(source[0]), int(source[1])), (local, int(self.bound[1])), "udp")
+            if echo is None:
+                continue
+            with contextlib.suppress(OSError):  # send buffer full or prober gone: silence, never a queue
+                self.sock.sendmsg([echo], reply_control, 0, source)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors for echoes we sent (the prober went away): nothing to do.
-        pass
+    def _destination(self, ancillary: list[tuple[int, int, bytes]]) -> tuple[str, list[tuple[int, int, bytes]]]:
+        """The address the datagram was sent to, and the control message that makes it the reply's source."""
+        for level, kind, data in ancillary:
+            if not self.v6 and (level, kind) == (socket.IPPROTO_IP, IP_PKTINFO) and len(data) >= _IN_PKTINFO.size:
+                _ifindex, _spec, addr = _IN_PKTINFO.unpack_from(data)
+                return socket.inet_ntop(socket.AF_INET, addr), [
+                    (socket.IPPROTO_IP, IP_PKTINFO, _IN_PKTINFO.pack(0, addr, bytes(4)))]
+            if self.v6 and (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO) \
+                    and len(data) >= _IN6_PKTINFO.size:
+                addr6, _ifindex = _IN6_PKTINFO.unpack_from(data)
+                return socket.inet_ntop(socket.AF_INET6, addr6), [
+                    (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(addr6, 0))]
+        return str(self.bound[0]), []
 
 
 def _bound_socket(family: socket.AddressFamily, kind: socket.SocketKind, address: str, port: int) -> socket.socket:

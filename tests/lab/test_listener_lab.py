@@ -21,7 +21,7 @@ import pytest
 
 from netcheck.listen.receipt import join_receipt, load_receipt
 from netcheck.serialize import loads
-from tests.lab.topology import CLIENT_IP, ROUTER_CLIENT_IP, SERVER_IP, Topology
+from tests.lab.topology import CLIENT_IP, ROUTER_CLIENT_IP, SERVER_EXTRA_IPS, SERVER_IP, Topology
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
 
@@ -48,38 +48,48 @@ def profile(direction: str, role: str, peer: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def topo() -> Iterator[Topology]:
+    with Topology.create() as topology:
+        topology.nft(RULESET)
+        yield topology
+
+
+def start_listener(topo: Topology, profile_file: Path, receipt: Path, bind: str) -> tuple[Any, str]:
+    listener = topo.server.popen(
+        [sys.executable, "-m", "netcheck", "listen", "--profile", str(profile_file), "--bind", bind,
+         "--duration", "120s", "--receipt", str(receipt)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert listener.stderr is not None
+    banner = ""
+    while "listening for" not in banner:
+        line = listener.stderr.readline()
+        assert line, f"the listener ended: {banner}"
+        banner += line
+    return listener, banner
+
+
+@pytest.fixture(scope="module")
+def lab(topo: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("listener-lab")
     (folder / "far.yaml").write_text(profile("in", "console", "sensors"))
     (folder / "near.yaml").write_text(profile("out", "sensor", "console"))
     (folder / "site.yaml").write_text(f"name: listener-lab\npeers:\n  console: {SERVER_IP}\n")
-    with Topology.create() as topo:
-        topo.nft(RULESET)
-        listener = topo.server.popen(
-            [sys.executable, "-m", "netcheck", "listen", "--profile", str(folder / "far.yaml"),
-             "--bind", SERVER_IP, "--duration", "120s", "--receipt", str(folder / "receipt.json")],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert listener.stderr is not None
-        banner = ""
-        while "listening for" not in banner:
-            line = listener.stderr.readline()
-            assert line, f"the listener ended: {banner}"
-            banner += line
+    listener, banner = start_listener(topo, folder / "far.yaml", folder / "receipt.json", SERVER_IP)
 
-        def scan(*extra: str) -> dict[str, Any]:
-            run = topo.client.run(
-                [sys.executable, "-m", "netcheck", "scan", "--profile", str(folder / "near.yaml"),
-                 "--site", str(folder / "site.yaml"), "--timeout", "1.5", "--format", "json", "--output", "-",
-                 *extra], check=False, cwd=REPO)
-            assert run.returncode == 1, run.stderr
-            return {"report": json.loads(run.stdout), "stderr": run.stderr}
+    def scan(*extra: str) -> dict[str, Any]:
+        run = topo.client.run(
+            [sys.executable, "-m", "netcheck", "scan", "--profile", str(folder / "near.yaml"),
+             "--site", str(folder / "site.yaml"), "--timeout", "1.5", "--format", "json", "--output", "-",
+             *extra], check=False, cwd=REPO)
+        assert run.returncode == 1, run.stderr
+        return {"report": json.loads(run.stdout), "stderr": run.stderr}
 
-        one_sided = scan("--no-raw")
-        two_sided = scan("--listener", "console")
-        listener.terminate()  # SIGTERM: the listener stops early and writes its receipt
-        out, err = listener.communicate(timeout=10)
-        yield {"folder": folder, "banner": banner, "one_sided": one_sided, "two_sided": two_sided,
-               "listener_out": out, "listener_err": err, "returncode": listener.returncode}
+    one_sided = scan("--no-raw")
+    two_sided = scan("--listener", "console")
+    listener.terminate()  # SIGTERM: the listener stops early and writes its receipt
+    out, err = listener.communicate(timeout=10)
+    yield {"folder": folder, "banner": banner, "one_sided": one_sided, "two_sided": two_sided,
+           "listener_out": out, "listener_err": err, "returncode": listener.returncode}
 
 
 def results(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -127,3 +137,30 @@ def test_dropped_flows_name_the_router_as_the_last_hop(lab: dict[str, Any]) -> N
         result = results(lab["two_sided"])[flow]
         assert result["evidence"]["raw"]["last_hop"] == ROUTER_CLIENT_IP, result["evidence"]["raw"]
         assert f"dropped after {ROUTER_CLIENT_IP}" in result["detail"]
+
+
+def test_a_wildcard_listener_answers_from_the_address_it_was_asked_on(topo: Topology, tmp_path: Path) -> None:
+    """--bind 0.0.0.0 on a host with many addresses: the echo must leave from the address the probe
+    went to (here a secondary one), or the scanner's connected socket would drop it."""
+    secondary = min(SERVER_EXTRA_IPS.values())  # any secondary address of the server
+    (tmp_path / "far.yaml").write_text(
+        "name: wild\nrole: console\nflows:\n  - {id: ntp-serve, purpose: t, protocol: NTP, transport: udp, "
+        "port: 7301, direction: in, peer: sensors, probe: udp}\n")
+    (tmp_path / "near.yaml").write_text(
+        "name: near\nrole: sensor\nflows:\n  - {id: ntp-ha, purpose: t, protocol: NTP, transport: udp, "
+        "port: 7301, direction: out, peer: ha_console, probe: udp}\n")
+    (tmp_path / "site.yaml").write_text(f"name: wild\npeers:\n  ha_console: {secondary}\n")
+    listener, banner = start_listener(topo, tmp_path / "far.yaml", tmp_path / "receipt.json", "0.0.0.0")
+    try:
+        run = topo.client.run(
+            [sys.executable, "-m", "netcheck", "scan", "--profile", str(tmp_path / "near.yaml"),
+             "--site", str(tmp_path / "site.yaml"), "--listener", "--no-raw", "--timeout", "1.5",
+             "--format", "json", "--output", "-"], check=False, cwd=REPO)
+    finally:
+        listener.terminate()
+        listener.communicate(timeout=10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout)["results"][0]
+    assert (result["status"], result["reason"]) == ("pass", "confirmed")
+    probes = json.loads((tmp_path / "receipt.json").read_text())["probes"]
+    assert [(p["address"], p["source"]) for p in probes] == [(secondary, CLIENT_IP)]
