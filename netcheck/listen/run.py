@@ -24,7 +24,8 @@ def probe_line(record: ProbeRecord, flows: tuple[str, ...]) -> str:
     """One printed line per probe: when, from where, to which socket, which token, answered or not."""
     fate = "echoed" if record.answered else "rate-limited, not answered"
     names = f" ({', '.join(flows)})" if flows else ""
-    return (f"{record.last_seen}  {record.source}:{record.source_port} -> {record.address} "
+    source = f"[{record.source}]" if ":" in record.source else record.source
+    return (f"{record.last_seen}  {source}:{record.source_port} -> {record.address} "
             f"{record.transport}/{record.port}  token {record.token}{names}  {fate}")
 
 

@@ -170,3 +170,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], env: dict
     out, err = proc.communicate(timeout=15)
     assert proc.returncode == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_probe_line_brackets_ipv6_sources() -> None:
+    from netcheck.listen.run import probe_line
+    from netcheck.listen.server import ProbeRecord
+
+    record = ProbeRecord(source="2001:db8::7", source_port=40000, transport="udp", address="2001:db8::1", port=123,
+                         token="aa-bb", run_id="aa", sent_port=123, keyed=False, first_seen="t", last_seen="t",
+                         answered=1)
+    assert "[2001:db8::7]:40000 -> 2001:db8::1 udp/123  token aa-bb (ntp-serve)  echoed" in probe_line(
+        record, ("ntp-serve",))
