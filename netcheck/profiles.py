@@ -342,13 +342,15 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
             raise doc.error(("peers", key), "unknown peer", expected="one of " + ", ".join(known_peers))
         peers[key] = _peer_hosts(doc, ("peers", key), key, value)
 
+    # One site file serves every role, so overrides and settings may name flows and peers of any
+    # built-in profile; anything else is a typo.
+    known_flows = _known_flows(profile)
     ports: dict[str, Port] = {}
     raw_ports = top.get("ports") or {}
-    flow_ids = [f.id for f in profile.flows] if profile else None
     for flow_id, value in _require_mapping(doc, ("ports",), raw_ports, "flow id -> port").items():
-        if flow_ids is not None and flow_id not in flow_ids:
-            raise doc.error(("ports", flow_id), f"no flow '{flow_id}' in profile {profile.name if profile else ''}",
-                            expected="one of " + ", ".join(flow_ids))
+        if flow_id not in known_flows:
+            raise doc.error(("ports", flow_id), f"no flow '{flow_id}' in the profiles",
+                            expected="a flow id such as " + ", ".join(sorted(known_flows)[:12]) + ", ...")
         ports[flow_id] = parse_port(doc, ("ports", flow_id), value)
 
     settings: dict[str, dict[str, Any]] = {}
@@ -356,15 +358,39 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     for peer, options in _require_mapping(doc, ("settings",), raw_settings, "peer key -> options").items():
         if peer not in known_peers:
             raise doc.error(("settings", peer), "unknown peer", expected="one of " + ", ".join(known_peers))
-        if profile:
-            kinds = [registry[f.probe] for f in profile.flows if f.peer == peer]
-        else:
+        kinds = [registry[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in registry]
+        if not kinds:
             kinds = list(registry.values())
-        settings[peer] = _check_options(doc, ("settings", peer), options,
-                                         {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
+        settings[peer] = _check_options(doc, ("settings", peer), options, _options_of(kinds), f"peer {peer}")
 
     extra = {key: top[key] for key in top if key not in ("name", "description", "peers", "ports", "settings")}
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
+
+
+class _FlowIndex(dict[str, str]):
+    """flow id -> probe kind over several profiles, plus which kinds each peer uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peer_kinds: dict[str, set[str]] = {}
+
+    def add(self, profile: Profile) -> None:
+        for flow in profile.flows:
+            self[flow.id] = flow.probe
+            self.peer_kinds.setdefault(flow.peer, set()).add(flow.probe)
+
+    def values_for_peer(self, peer: str) -> set[str]:
+        return self.peer_kinds.get(peer, set())
+
+
+def _known_flows(profile: Profile | None) -> _FlowIndex:
+    index = _FlowIndex()
+    for path in builtin_profiles().values():
+        if profile is None or Path(profile.path).resolve() != path.resolve():
+            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED)))
+    if profile:
+        index.add(profile)
+    return index
 
 
 def _peer_hosts(doc: YamlDoc, path: PathKey, peer: str, value: Any) -> tuple[str, ...]:
