@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from netcheck.probes import OptionSpec, load_all
-from netcheck.profiles import FLOW_KEYS, FLOW_REQUIRED, SITE_KEYS, STANDARD_PEERS, URL_PEERS
+from netcheck.profiles import FLOW_KEYS, FLOW_REQUIRED, PEER_SETTINGS, SITE_KEYS, STANDARD_PEERS, URL_PEERS
 
 BASE = "https://netcheck.invalid/schema"
 PORT: dict[str, Any] = {
@@ -76,7 +76,7 @@ def profile_schema() -> dict[str, Any]:
 
 def site_schema() -> dict[str, Any]:
     registry = load_all()
-    all_options: dict[str, OptionSpec] = {}
+    all_options: dict[str, OptionSpec] = dict(PEER_SETTINGS)
     for kind in registry.values():
         all_options.update(kind.options)
     host = {"type": "string", "description": "an IP address or a host name"}
