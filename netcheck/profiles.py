@@ -361,7 +361,8 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
         kinds = [registry[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in registry]
         if not kinds:
             kinds = list(registry.values())
-        settings[peer] = _check_options(doc, ("settings", peer), options, _options_of(kinds), f"peer {peer}")
+        settings[peer] = _check_options(doc, ("settings", peer), options,
+                                         {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 
     extra = {key: top[key] for key in top if key not in ("name", "description", "peers", "ports", "settings")}
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
