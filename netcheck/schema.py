@@ -34,10 +34,15 @@ def _options(specs: dict[str, OptionSpec]) -> dict[str, Any]:
     }
 
 
+def _own_kinds() -> dict[str, Any]:
+    """netcheck's own probe kinds (tests may register throw-away kinds of their own)."""
+    return {name: kind for name, kind in load_all().items() if kind.observe.__module__.startswith("netcheck.")}
+
+
 def profile_schema() -> dict[str, Any]:
-    registry = load_all()
+    registry = _own_kinds()
     all_options: dict[str, OptionSpec] = {}
-    for kind in registry.values():
+    for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)
     text = {"type": "string", "minLength": 1}
     flow_properties: dict[str, Any] = {
@@ -75,9 +80,9 @@ def profile_schema() -> dict[str, Any]:
 
 
 def site_schema() -> dict[str, Any]:
-    registry = load_all()
+    registry = _own_kinds()
     all_options: dict[str, OptionSpec] = dict(PEER_SETTINGS)
-    for kind in registry.values():
+    for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)
     host = {"type": "string", "description": "an IP address or a host name"}
     url = {"type": "string", "pattern": "^https?://", "description": "a URL"}
