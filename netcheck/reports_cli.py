@@ -46,6 +46,8 @@ def add_parser(commands: Any) -> None:
         description="Re-render a JSON report saved by 'netcheck scan --format json' in other formats. "
                     "Files go to --output or reports/ like a scan's.")
     report.add_argument("result", type=Path, help="a netcheck.report/1 JSON file")
+    report.add_argument("--receipt", type=Path,
+                        help="a `netcheck listen` receipt to join, so the report shows both ends of each flow")
     report.add_argument("--format", "-f", type=_format_list(_report_formats), default=["html"],
                         help="comma-separated formats (default: html): " + ", ".join(_report_formats()))
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
@@ -161,6 +163,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from netcheck.cli import write_outputs
 
     report = load_report(args.result)
+    if args.receipt:
+        from netcheck.listen.receipt import join_receipt, load_receipt
+
+        report = join_receipt(report, load_receipt(args.receipt))
     write_outputs(report, args.format, args.output)
     return 0
 

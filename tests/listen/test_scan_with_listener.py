@@ -187,3 +187,11 @@ def test_two_sided_run_through_the_cli(tmp_path: Path) -> None:
     by_id = {r.flow.id: r for r in joined.results}
     assert by_id["ntp-console"].evidence["receipt"]["sources"] == ["127.0.0.1"]
     assert by_id["syslog"].status is Status.FAIL and "never arrived" in by_id["syslog"].detail
+    # The same join through `netcheck report --receipt`, as a user would ask for it.
+    rendered = subprocess.run(
+        [sys.executable, "-m", "netcheck", "report", "scan.json", "--receipt", "receipt.json", "-f", "json",
+         "-o", "joined.json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    joined_cli = {r["flow"]: r for r in json.loads((tmp_path / "joined.json").read_text())["results"]}
+    assert joined_cli["ntp-console"]["evidence"]["receipt"]["sources"] == ["127.0.0.1"]
+    assert "never arrived" in joined_cli["syslog"]["detail"]
