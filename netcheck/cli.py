@@ -139,16 +139,10 @@ EXTENSIONS = [
 # ---------------------------------------------------------------- commands
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    import asyncio
-    import secrets
-
-    from netcheck.engine import Limits, scan
-    from netcheck.hostinfo import host_name, local_addresses
-    from netcheck.model import Report, RunInfo
-    from netcheck.plan import plan
-    from netcheck.probes import ProbeContext
+    from netcheck.engine import Limits
+    from netcheck.model import Status
     from netcheck.profiles import data_dir, load_profile, load_site
-    from netcheck.timeutil import utc_now_iso
+    from netcheck.scan import ScanOptions, run_scan
 
     profile = load_profile(args.profile)
     site_path = args.site
@@ -157,35 +151,22 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _say("no --site given: scanning the built-in loopback sample site (127.0.0.1); "
              "pass --site FILE for a real site")
     site = load_site(site_path, profile)
-    flows = plan(profile, site)
-    run_id = secrets.token_hex(8)
-    ctx = ProbeContext(timeout=args.timeout, run_id=run_id, udp_tries=args.udp_tries, env=dict(os.environ),
-                       settings={"peers": site.peers, "site": site})
-    limits = Limits(timeout=args.timeout, concurrency=args.concurrency, per_host=args.per_host,
-                    deadline=args.deadline)
+    options = ScanOptions(
+        limits=Limits(timeout=args.timeout, concurrency=args.concurrency, per_host=args.per_host,
+                      deadline=args.deadline),
+        udp_tries=args.udp_tries, strict=args.strict)
     observer = None
     if sys.stderr.isatty() and not args.no_progress:
         from netcheck.progress import TtyProgress
         observer = TtyProgress()
-    started = utc_now_iso()
-    hooks = scan_hooks(args, site)
     try:
-        results = asyncio.run(scan(flows, ctx, limits, observer, hooks))
+        report = run_scan(profile, site, str(site_path), options, env=dict(os.environ), observer=observer,
+                          hooks=scan_hooks(args, site))
     finally:
         if observer:
             observer.stop()
-    info = RunInfo(
-        version=__version__, run_id=run_id, host_name=host_name(), host_addresses=local_addresses(),
-        profile=profile.name, role=profile.role, site=site.name, site_file=str(site_path),
-        started=started, finished=utc_now_iso(),
-        options={"timeout_s": args.timeout, "deadline_s": args.deadline, "concurrency": args.concurrency,
-                 "per_host": args.per_host, "udp_tries": args.udp_tries, "strict": args.strict},
-    )
-    report = Report.build(info, results)
     write_outputs(report, args.format, args.output)
-    from netcheck.model import Status
-    verdict = report.verdict()
-    return {Status.PASS: EXIT_OK, Status.FAIL: EXIT_FAILED}.get(verdict, EXIT_INTERNAL)
+    return {Status.PASS: EXIT_OK, Status.FAIL: EXIT_FAILED}.get(report.verdict(), EXIT_INTERNAL)
 
 
 def scan_hooks(args: argparse.Namespace, site: "Site") -> list["ScanHook"]:  # type: ignore[name-defined] # noqa: F821

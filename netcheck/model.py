@@ -222,14 +222,19 @@ def result_sort_key(result: Result) -> tuple[str, str, str, str]:
 
 @dataclass(frozen=True)
 class Report:
-    """A finished scan: metadata plus results in a deterministic order."""
+    """A finished scan: metadata plus results in a deterministic order.
+
+    certificates  the site's certificate verdicts (netcheck.cert/1 JSON, site mode) when the
+                  site file lists appliance certificates, else None
+    """
 
     info: RunInfo
     results: tuple[Result, ...]
+    certificates: Mapping[str, Any] | None = None
 
     @staticmethod
-    def build(info: RunInfo, results: list[Result]) -> "Report":
-        return Report(info=info, results=tuple(sorted(results, key=result_sort_key)))
+    def build(info: RunInfo, results: list[Result], certificates: Mapping[str, Any] | None = None) -> "Report":
+        return Report(info=info, results=tuple(sorted(results, key=result_sort_key)), certificates=certificates)
 
     def counts(self) -> dict[str, int]:
         counts = {status.value: 0 for status in Status}
@@ -246,6 +251,8 @@ class Report:
         required = [r for r in self.results if r.flow.required]
         if any(r.status is Status.FAIL or (strict and r.status is Status.WARN) for r in required):
             return Status.FAIL
+        if self.certificates is not None and self.certificates.get("ok") is False:
+            return Status.FAIL  # the appliance would refuse a certificate
         if any(r.status is Status.ERROR for r in self.results):
             return Status.ERROR
         return Status.PASS

@@ -51,7 +51,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     info = report.info
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "netcheck": {"version": info.version},
         "run": {
@@ -68,6 +68,9 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "summary": {"counts": report.counts(), "verdict": report.verdict().value},
         "results": [result_to_dict(result) for result in report.results],
     }
+    if report.certificates is not None:
+        data["certificates"] = report.certificates
+    return data
 
 
 def dumps(report: Report) -> str:
@@ -97,7 +100,10 @@ def report_from_dict(data: Any, source: str) -> Report:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
                               key=f"results[{index}]") from None
-    return Report.build(info, results)
+    certificates = data.get("certificates")
+    if certificates is not None and not isinstance(certificates, dict):
+        raise ConfigError(source, "malformed report: certificates is not an object", key="certificates")
+    return Report.build(info, results, certificates)
 
 
 def _result_from_dict(item: dict[str, Any]) -> Result:

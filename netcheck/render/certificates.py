@@ -1,8 +1,9 @@
 """The hook for certificate findings in scan reports.
 
-The Report model has no certificate findings yet. Until it does, a scan may put the
-certificate module's JSON (schema netcheck.cert/1) into ``RunInfo.options["certificates"]``:
-one document, a list of documents (one per appliance), or ``{"appliances": [...]}``.
+A scan whose site file lists appliance certificates carries the certificate module's JSON
+(schema netcheck.cert/1, site mode: ``{"appliances": [...]}``) in ``Report.certificates``.
+Older reports may carry it in ``RunInfo.options["certificates"]``: one document, a list of
+documents (one per appliance), or ``{"appliances": [...]}``.
 Each document has ``ok`` and ``findings`` (objects with code, severity, message,
 appliance_message, fix) and may name its appliance in ``appliance``, ``host``, ``name``
 or ``file``. Anything else there is ignored rather than guessed at.
@@ -65,7 +66,7 @@ def _section(document: Mapping[str, Any], index: int) -> CertSection | None:
 
 def certificate_sections(report: Report) -> list[CertSection]:
     """The certificate findings a report carries, or [] when it carries none."""
-    raw = report.info.options.get("certificates")
+    raw = report.certificates if report.certificates is not None else report.info.options.get("certificates")
     if isinstance(raw, Mapping) and isinstance(raw.get("appliances"), list):
         raw = raw["appliances"]
     documents = raw if isinstance(raw, list) else [raw] if isinstance(raw, Mapping) else []

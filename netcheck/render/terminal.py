@@ -89,8 +89,28 @@ def render_terminal(report: Report, *, color: bool = False, width: int = 160) ->
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,
                       color_system="standard" if color else None, highlight=False, soft_wrap=False)
     console.print(table)
+    for line in certificate_lines(report):
+        console.print(line, highlight=False, markup=False)
     console.print(summary_line(report))
     return buffer.getvalue()
+
+
+def certificate_lines(report: Report) -> list[str]:
+    """The certificate verdicts under the matrix: one line per appliance, then its errors."""
+    from netcheck.render.certificates import certificate_sections
+
+    sections = certificate_sections(report)
+    if not sections:
+        return []
+    lines = ["Certificates (would the appliance accept the upload?):"]
+    for section in sections:
+        verdict = {True: "ACCEPT", False: "REFUSE", None: "?"}[section.ok]
+        errors = [f for f in section.findings if f.severity == "error"]
+        lines.append(f"  {verdict:<6} {section.label}" + (f": {len(errors)} error(s)" if errors else ""))
+        for found in errors:
+            said = f' - the appliance says "{found.appliance_message}"' if found.appliance_message else ""
+            lines.append(f"         {found.code}: {found.message}{said}")
+    return lines
 
 
 def render_plain(report: Report) -> str:

@@ -1,0 +1,76 @@
+"""A scan of a site that lists appliance certificates: the CRL flows test exactly the CRL
+URLs in those certificates, and the report carries the certificate verdicts beside the flows.
+Everything runs on loopback (a real nginx serves the CRL)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from netcheck.cli import main
+from netcheck.serialize import loads
+from tests.certs.daemons import free_port, nginx
+from tests.certs.pkifactory import key_pem, make_crl, make_leaf, pem, rsa_key, standard, write
+
+pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
+
+
+def write_site(tmp_path: Path, crl_url: str, *, revoked: bool) -> Path:
+    pki = standard()
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    leaf, key = make_leaf(pki.intermediate, cn="console.plant.example", ips=("127.0.0.1",),
+                          key=rsa_key("scan-console"), crl_urls=(crl_url,))
+    write(certs / "console.crt", pem(leaf))
+    write(certs / "console.key", key_pem(key))
+    write(certs / "chain.pem", pem(pki.intermediate.cert, pki.root.cert))
+    www = tmp_path / "www"
+    www.mkdir()
+    crl = make_crl(pki.intermediate, revoked=(leaf.serial_number,) if revoked else ())
+    (www / "issuing.crl").write_bytes(crl.public_bytes(Encoding.DER))
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "name: plant\npeers:\n  console: 127.0.0.1\n"
+        "certificates:\n  console:\n    crt: certs/console.crt\n    key: certs/console.key\n"
+        "    chain: certs/chain.pem\n    hosts: [console.plant.example, 127.0.0.1]\n")
+    return site
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_scan_tests_the_certificates_crl_and_reports_their_verdict(
+        tmp_path: Path, revoked: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # the CRL URL must name the port before the certificate is made
+    url = f"http://127.0.0.1:{port}/issuing.crl"
+    site = write_site(tmp_path, url, revoked=revoked)
+    out = tmp_path / "report.json"
+    with nginx(tmp_path / "www", tmp_path / "nginx", port=port):
+        code = main(["scan", "-p", "console", "-s", str(site), "--no-raw", "--timeout", "2",
+                     "-f", "table,json", "-o", str(out)])
+    terminal = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    [crl_flow] = [r for r in report["results"] if r["flow"] == "crl"]
+    # Given a site with no crl peer, the CRL flow comes from the certificate's distribution point.
+    assert (crl_flow["destination"], crl_flow["port"]) == (url, port)
+    assert (crl_flow["status"], crl_flow["reason"]) == ("pass", "answered")
+    certificates = report["certificates"]
+    assert certificates["schema"] == "netcheck.cert/1"
+    assert certificates["ok"] is not revoked
+    revoked_message = "This certificate has been revoked by the CRL and cannot be trusted for a secure connection."
+    messages = [f["appliance_message"] for a in certificates["appliances"] for f in a["findings"]]
+    assert (revoked_message in messages) is revoked
+    assert ("REFUSE" in terminal) is revoked and "Certificates" in terminal
+    # The other console flows are skipped (no peers) or warnings: the certificate verdict decides.
+    assert code == (1 if revoked else 0)
+    assert loads(out.read_text(), str(out)).certificates == certificates  # survives a round trip
+
+
+def test_missing_passphrase_variable_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = write_site(tmp_path, "http://127.0.0.1:9/issuing.crl", revoked=False)
+    site.write_text(site.read_text() + "    pass_env: NETCHECK_TEST_UNSET_PASSPHRASE\n")
+    assert main(["scan", "-p", "console", "-s", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert "NETCHECK_TEST_UNSET_PASSPHRASE is not set" in err and "certificates.console.pass_env" in err
