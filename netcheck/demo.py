@@ -11,12 +11,10 @@ The demo exits 0 when exactly those two fail, so it doubles as a self-test of an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import secrets
 import socket
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -30,18 +28,6 @@ LOOPBACK = "127.0.0.1"
 BLOCKED_REFUSED = "tunnel"  # no listener at all
 BLOCKED_SILENT = "syslog"  # bound, never answers
 DEMO_TIMEOUT_S = 1.0
-
-
-def add_parser(commands: Any) -> None:
-    demo = commands.add_parser(
-        "demo", help="zero-setup demo on loopback: listeners, a two-sided scan, reports with failures",
-        description="Start netcheck listeners on 127.0.0.1 (sensor ports mapped above 20000: no root, no "
-                    "network), scan them with the sensor profile, and write the reports. Two flows are "
-                    "blocked on purpose (tunnel: nothing listens; syslog: datagrams are swallowed) so the "
-                    "reports show failures and their remediation. Exit 0 when the demo behaved as designed.")
-    demo.add_argument("--output", "-o", type=Path, default=Path("reports"),
-                      help="folder for the reports, the demo site file and the listener receipt (default reports/)")
-    demo.set_defaults(func=cmd_demo)
 
 
 @dataclass(frozen=True)
@@ -162,10 +148,6 @@ class BackgroundListener:
             await self.listener.serve(600, self._stop)
         finally:
             await self.listener.close()
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(args.output, out=sys.stdout, err=sys.stderr)
 
 
 def run_demo(output: Path, out: TextIO, err: TextIO) -> int:

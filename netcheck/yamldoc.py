@@ -16,6 +16,7 @@ PathKey = tuple[str | int, ...]
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # libyaml's parser is ~20x faster on large profiles and keeps the same line marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def dotted(path: PathKey) -> str:
@@ -111,6 +112,8 @@ def _convert(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], source: 
 def _scalar(node: yaml.Node, source: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(source, "a mapping or list cannot be a key", line=node.start_mark.line + 1)
+    if node.tag == _STR_TAG:  # most scalars: skip the constructor's dispatch (large profiles)
+        return node.value
     try:
         return _CONSTRUCTOR.construct_object(node)
     except yaml.YAMLError as exc:

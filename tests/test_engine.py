@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
+
+import pytest
 
 from netcheck.engine import Limits, scan
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
@@ -96,3 +100,23 @@ def test_unconfigured_peer_is_skipped_not_failed() -> None:
 def test_inbound_flow_checks_the_local_listener() -> None:
     [result] = run([make_flow(port=1, direction=Direction.IN, host="")], Limits())
     assert result.reason in (Reason.NOT_LISTENING, Reason.LISTENING)
+
+
+HEAVY = "netcheck_engine_test_heavy_module"
+
+
+@register("test-heavy", transports=("tcp",), summary="test: needs a lazily imported module", imports=(HEAVY,))
+async def _heavy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    import sys
+
+    loaded = HEAVY in sys.modules
+    return Observation(Reason.OPEN if loaded else Reason.INTERNAL_ERROR, f"preloaded: {loaded}")
+
+
+def test_declared_imports_are_loaded_before_probes_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / f"{HEAVY}.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, HEAVY, raising=False)
+    [result] = run([make_flow(probe="test-heavy")], Limits())
+    assert result.reason is Reason.OPEN, result.detail
+    monkeypatch.delitem(sys.modules, HEAVY)

@@ -88,6 +88,8 @@ class ProbeKind:
     options      the option keys it accepts (validated before any probing)
     on_timeout   the reason recorded when the engine's deadline ends the probe
     resolve      whether the engine resolves flow.host to an address first
+    imports      heavy modules the probe imports lazily; the engine loads them before any
+                 probe's clock starts, so an import never stalls other probes' timings
     """
 
     name: str
@@ -98,6 +100,7 @@ class ProbeKind:
     on_timeout: Reason
     resolve: bool
     summary: str
+    imports: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, ProbeKind] = {}
@@ -112,6 +115,7 @@ def register(
     judge: JudgeFunc = default_judge,
     on_timeout: Reason = Reason.TIMEOUT,
     resolve: bool = True,
+    imports: tuple[str, ...] = (),
 ) -> Callable[[ObserveFunc], ObserveFunc]:
     """Register `observe` as the probe for `name` (the profile's `probe:` value)."""
 
@@ -127,6 +131,7 @@ def register(
             on_timeout=on_timeout,
             resolve=resolve,
             summary=summary,
+            imports=imports,
         )
         return observe
 

@@ -68,6 +68,7 @@ def _judge(flow: Flow, observation: Observation) -> Status:
 @register(
     "dns",
     transports=("udp", "tcp"),
+    imports=("dns.asyncquery", "dns.message", "dns.reversename"),
     summary="DNS queries over the flow's transport for the site's names and appliance PTRs; "
             "fails on silence, REFUSED or SERVFAIL, warns on NXDOMAIN",
     options={

@@ -30,6 +30,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
 @register(
     "http-crl",
     transports=("tcp",),
+    imports=("netcheck.httpfetch", "netcheck.certs.crl"),
     summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
     "not-a-crl fails, a passed nextUpdate is stale",
     options={

@@ -341,9 +341,12 @@ def _observation(flow: Flow, plan: Plan, session: Session, handshake_ms: float) 
     return Observation(Reason.ANSWERED, f"{name} {flow.port}: {summary}", evidence, handshake_ms)
 
 
+LDAP_IMPORTS = ("ldap3", "cryptography.x509", "netcheck.certs.facts")
+
 register(
     "ldap",
     transports=("tcp",),
+    imports=LDAP_IMPORTS,
     summary="LDAP: reads the RootDSE (naming contexts, versions, vendor); optional simple bind and StartTLS",
     options={**COMMON_OPTIONS,
              "starttls": OptionSpec(bool, "upgrade with StartTLS before reading and binding (default false)")},
@@ -352,6 +355,7 @@ register(
 register(
     "ldaps",
     transports=("tcp",),
+    imports=LDAP_IMPORTS,
     summary="LDAPS: TLS handshake (certificate facts), then the RootDSE and an optional simple bind",
     options=COMMON_OPTIONS,
 )(observe_ldap)

@@ -52,6 +52,7 @@ def _judge(flow: Flow, observation: Observation) -> Status:
 @register(
     "ntp",
     transports=("udp",),
+    imports=("ntplib",),
     summary="NTP client request: stratum, offset, delay, reference id, leap; warns when unsynchronised "
             "or the clock is off",
     options={"max_offset_s": OptionSpec((int, float), "largest acceptable |offset| in seconds (default 1.0)")},

@@ -94,6 +94,7 @@ def site_proxy(ctx: ProbeContext) -> ProxySettings | Observation:
 @register(
     "proxy",
     transports=("tcp",),
+    imports=("netcheck.httpfetch",),
     summary="HTTP proxy: TCP, a GET of each CRL URL through it, CONNECT to configured targets; "
     "a refusal is proxy-denied with the proxy's status line",
     options={

@@ -62,6 +62,7 @@ class Reply:
 @register(
     "smtp",
     transports=("tcp",),
+    imports=("cryptography.x509", "netcheck.certs.facts"),
     summary="SMTP greeting, EHLO extensions and STARTTLS certificate; never sends mail",
     options={
         "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO})"),

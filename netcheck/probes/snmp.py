@@ -71,6 +71,7 @@ class Credentials:
 @register(
     "snmp",
     transports=("udp",),
+    imports=("pysnmp.hlapi.v3arch.asyncio",),
     summary="SNMP GET sysDescr.0 and sysUpTime.0 (v2c or v3); silence is no-response, v3 reports are auth-failed",
     options={
         "version": OptionSpec(str, 'SNMP version: "2c" (default) or "3"'),

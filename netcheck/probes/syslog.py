@@ -68,6 +68,7 @@ def octet_counted(payload: bytes) -> bytes:
 @register(
     "syslog",
     transports=("udp", "tcp"),
+    imports=("cryptography.x509", "netcheck.certs.facts"),
     summary="one labelled RFC 5424 test message with the run id: UDP unconfirmed (warn) unless ICMP refuses; "
     "TCP/TLS when the site asks",
     options={

@@ -26,6 +26,7 @@ TLS_OPTIONS = {
 @register(
     "tls",
     transports=("tcp",),
+    imports=("cryptography.x509", "netcheck.certs.facts"),
     summary="TLS handshake: protocol, cipher, certificate chain; warns on self-signed, expired, "
     "wrong-name or unexpected-issuer certificates",
     options=TLS_OPTIONS,
