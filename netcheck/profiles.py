@@ -6,7 +6,6 @@ CLI can print one line and exit 2. Nothing here touches the network.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import sys
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from netcheck.addresses import is_ip
 from netcheck.errors import UsageError
 from netcheck.model import Direction, Port, PortRange
 from netcheck.probes import OptionSpec, ProbeKind, load_all
@@ -181,11 +181,8 @@ def parse_port(doc: YamlDoc, path: PathKey, value: Any, *, allow_range: bool = T
 
 def is_valid_host(text: str) -> bool:
     """An IP address or an RFC 1123 host name (whose last label is not all digits)."""
-    try:
-        ipaddress.ip_address(text)
+    if is_ip(text):
         return True
-    except ValueError:
-        pass
     name = text[:-1] if text.endswith(".") else text
     if not name or len(name) > 253:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from netcheck.addresses import is_ip
 from netcheck.errors import UsageError
 from netcheck.listen.server import Endpoint
 from netcheck.model import Direction, PortRange
@@ -57,7 +58,7 @@ def default_addresses(role: str, site: Site | None, local: tuple[str, ...]) -> l
     peer = ROLE_PEER.get(role, role)
     planned = list(site.peers.get(peer, ())) if site else []
     own = set(local)
-    chosen = [address for address in planned if _is_ip(address) and address in own]
+    chosen = [address for address in planned if is_ip(address) and address in own]
     if not chosen:
         where = f"the site file lists no address of this host under '{peer}'" if site else "no --site given"
         raise UsageError(f"no --bind address: {where}",
@@ -70,15 +71,8 @@ def check_addresses(addresses: list[str]) -> list[str]:
     """--bind values must be IP addresses (names could resolve to something unintended)."""
     checked = []
     for address in addresses:
-        if not _is_ip(address):
+        if not is_ip(address):
             raise UsageError(f"--bind {address!r} is not an IP address", hint="e.g. --bind 203.0.113.10")
         checked.append(str(ipaddress.ip_address(address)))
     return list(dict.fromkeys(checked))
 
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

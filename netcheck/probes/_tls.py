@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes._wire import Channel, DeadlineHit, StreamClosed
 
@@ -73,19 +74,10 @@ def default_server_name(flow: Flow) -> str | None:
     if isinstance(option, str) and option:
         return option
     host = flow.host.strip("[]")
-    if not host or _is_ip(host):
+    if not host or is_ip(host):
         return None
     return host
 
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def presented_chain(tls: ssl.SSLObject) -> tuple[tuple[bytes, ...], str]:
@@ -357,18 +349,12 @@ def _issuer_names(chain: list[x509.Certificate]) -> set[str]:
 def chains_to_anchor(leaf: x509.Certificate, presented: list[x509.Certificate],
                      anchors: list[x509.Certificate]) -> bool:
     """Whether signatures lead from `leaf` through `presented` CAs to one of `anchors`."""
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
+
+    from netcheck.certs.chain import signed_by
 
     def fingerprint(cert: x509.Certificate) -> bytes:
         return cert.fingerprint(hashes.SHA256())
-
-    def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-        try:
-            cert.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-            return False
-        return True
 
     anchor_prints = {fingerprint(a) for a in anchors}
     pool = presented + anchors

@@ -8,12 +8,12 @@ does the queries. dnspython builds and parses every message.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
@@ -128,21 +128,14 @@ def default_names(peers: Any) -> list[str]:
     for hosts in peers.values():
         for host in hosts:
             name = (urlsplit(host).hostname or "") if "://" in host else host
-            if name and not _is_ip(name):
+            if name and not is_ip(name):
                 found.append(name)
     return list(dict.fromkeys(found))
 
 
 def default_reverse(peers: Any) -> list[str]:
-    return list(dict.fromkeys(h for peer in APPLIANCE_PEERS for h in peers.get(peer, ()) if _is_ip(h)))
+    return list(dict.fromkeys(h for peer in APPLIANCE_PEERS for h in peers.get(peer, ()) if is_ip(h)))
 
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _make(query: Query) -> Any:

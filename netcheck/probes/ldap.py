@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
@@ -154,7 +155,7 @@ def _converse(plan: Plan, session: Session) -> None:
         ca_certs_file=plan.ca_file,
         # Name checks are done on the certificate facts (a warning, like the TLS probe), not by ldap3.
         valid_names=["*"],
-        sni=plan.host if not _is_ip(plan.host) else None,
+        sni=plan.host if not is_ip(plan.host) else None,
     )
     # ldap3 packs receive_timeout as a C long: whole seconds; the probe's own deadline is finer.
     seconds = max(1, int(plan.timeout))
@@ -274,15 +275,6 @@ def _scrub(text: str, plan: Plan) -> str:
     return text.replace(plan.password, "***") if plan.password else text
 
 
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
 
 def certificate_problems(cert: dict[str, Any], host: str, now: datetime) -> list[str]:
     """What the TLS probe warns about too: self-signed, outside validity, name mismatch."""
@@ -304,7 +296,7 @@ def certificate_problems(cert: dict[str, Any], host: str, now: datetime) -> list
 def _name_in(cert: dict[str, Any], host: str) -> bool:
     from netcheck.certs.facts import dns_name_matches
 
-    if _is_ip(host):
+    if is_ip(host):
         return host in cert.get("san_ip", [])
     names = list(cert.get("san_dns", [])) or ([cert["subject_cn"]] if cert.get("subject_cn") else [])
     return any(dns_name_matches(name, host) for name in names)
