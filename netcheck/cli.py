@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from netcheck import __version__
+from netcheck.argtypes import seconds, whole
 from netcheck.errors import NetcheckError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -26,26 +27,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"'{text}' must be between 0 and 3600 seconds")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"'{text}' must be between 1 and 100000")
-    return value
 
 
 def _formats(text: str) -> list[str]:
@@ -80,15 +61,15 @@ def build_parser() -> ArgumentParser:
                       help="built-in profile (sensor, console, client) or a YAML file; default: sensor")
     scan.add_argument("--site", "-s", type=Path,
                       help="site file naming the hosts of each peer; default: the built-in loopback sample")
-    scan.add_argument("--timeout", "-t", type=_positive_float, default=3.0,
+    scan.add_argument("--timeout", "-t", type=seconds(3600), default=3.0,
                       help="deadline of each probe in seconds (default 3)")
-    scan.add_argument("--deadline", type=_positive_float, default=120.0,
+    scan.add_argument("--deadline", type=seconds(3600), default=120.0,
                       help="deadline of the whole run in seconds (default 120)")
-    scan.add_argument("--concurrency", type=_positive_int, default=256,
+    scan.add_argument("--concurrency", type=whole(1, 100_000), default=256,
                       help="probes in flight at once (default 256)")
-    scan.add_argument("--per-host", type=_positive_int, default=64,
+    scan.add_argument("--per-host", type=whole(1, 100_000), default=64,
                       help="probes in flight to one address at once (default 64)")
-    scan.add_argument("--udp-tries", type=_positive_int, default=3,
+    scan.add_argument("--udp-tries", type=whole(1, 100_000), default=3,
                       help="datagrams a UDP probe sends before calling it silence (default 3)")
     from netcheck.render import FORMATS
 

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from netcheck.argtypes import seconds, whole
 from netcheck.errors import UsageError
 
 EXIT_ACCEPT, EXIT_REFUSE, EXIT_UNUSABLE = 0, 1, 2
@@ -131,7 +132,7 @@ def _check_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     plan.add_argument(
         "--expiry-warn-days",
-        type=_days,
+        type=whole(0, 3650, "days"),
         metavar="N",
         default=default(30),
         help="warn when the certificate expires within N days (default 30)",
@@ -145,7 +146,7 @@ def _check_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     crl.add_argument(
         "--crl-timeout",
-        type=_seconds,
+        type=seconds(600),
         metavar="S",
         default=default(10.0),
         help="overall deadline for the CRL download in seconds (default 10)",
@@ -247,26 +248,6 @@ def _csr_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--csr-out", type=Path, metavar="FILE", help="where to write the CSR (default CN.csr)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.set_defaults(func=run_csr)
-
-
-def _days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of days") from None
-    if not 0 <= value <= 3650:
-        raise argparse.ArgumentTypeError(f"'{text}' must be between 0 and 3650")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"'{text}' must be between 0 and 600 seconds")
-    return value
 
 
 def _moment(text: str) -> object:
