@@ -12,11 +12,16 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from netcheck import __version__
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import NetcheckError, UsageError
+
+if TYPE_CHECKING:
+    from netcheck.engine import ScanHook
+    from netcheck.model import Report
+    from netcheck.profiles import Site
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_REPORTS_DIR = Path("reports")
@@ -150,9 +155,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return {Status.PASS: EXIT_OK, Status.FAIL: EXIT_FAILED}.get(report.verdict(), EXIT_INTERNAL)
 
 
-def scan_hooks(args: argparse.Namespace, site: "Site") -> list["ScanHook"]:  # type: ignore[name-defined] # noqa: F821
+def scan_hooks(args: argparse.Namespace, site: Site) -> list[ScanHook]:
     """What extensions add to a scan from their scan options (e.g. the far-side listener, raw diagnosis)."""
-    hooks: list[ScanHook] = []  # type: ignore[name-defined] # noqa: F821
+    hooks: list[ScanHook] = []
     for module in EXTENSIONS:
         make = getattr(importlib.import_module(module), "scan_hooks", None)
         if make is not None:
@@ -160,7 +165,7 @@ def scan_hooks(args: argparse.Namespace, site: "Site") -> list["ScanHook"]:  # t
     return hooks
 
 
-def write_outputs(report: "Report", formats: list[str], output: str | None) -> None:  # type: ignore[name-defined] # noqa: F821
+def write_outputs(report: Report, formats: list[str], output: str | None) -> None:
     """table goes to stdout; file formats to --output or reports/<site>-<host>-<time>.<ext>."""
     from netcheck.render import FORMATS
     from netcheck.render.terminal import render_terminal, summary_line
@@ -177,14 +182,18 @@ def write_outputs(report: "Report", formats: list[str], output: str | None) -> N
             sys.stdout.write(text)
             continue
         target = _target_path(report, fmt.extension, output, single=len(file_formats) == 1)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the {name} report to {target}: {exc.strerror or exc}",
+                             hint="choose another --output") from None
         _say(f"wrote {name} report: {target}")
     if "table" not in formats:
         _say(summary_line(report))
 
 
-def _target_path(report: "Report", extension: str, output: str | None, single: bool) -> Path:  # type: ignore[name-defined] # noqa: F821
+def _target_path(report: Report, extension: str, output: str | None, single: bool) -> Path:
     if output and single and not Path(output).is_dir() and not output.endswith("/"):
         return Path(output)
     folder = Path(output) if output else DEFAULT_REPORTS_DIR

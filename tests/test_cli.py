@@ -134,3 +134,14 @@ def test_help_is_one_screen_of_text() -> None:
     run = subprocess.run([sys.executable, "-m", "netcheck", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0
     assert "scan" in run.stdout and "Exit codes" in run.stdout
+
+
+def test_unwritable_output_is_a_one_line_usage_error(listener: int, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["scan", "-p", str(write_profile(tmp_path, listener)), "-s", str(write_site(tmp_path)),
+                 "-f", "json", "-o", str(blocker / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot write the json report" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
