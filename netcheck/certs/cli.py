@@ -218,7 +218,7 @@ def _csr_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "The CN and every --san go into the SAN extension. Optionally passphrase-protect the key.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-        "  netcheck cert csr --cn sensor-1.plant.example --san 10.1.2.3 --o 'Contoso Inc.' --ou 'OT' --c US\n"
+        "  netcheck cert csr --cn sensor-1.plant.example --san 198.51.100.23 --o 'Contoso Inc.' --ou 'OT' --c US\n"
         "  netcheck cert csr --key existing.key --cn ...          # CSR for an existing key\n"
         "  netcheck cert csr --from-crt old.crt --key old.key     # CSR from an existing certificate",
     )

@@ -7,7 +7,7 @@
         chain: certs/chain.pem         # optional
         root: certs/root.pem           # optional: the root CA the chain must end at
         pass_env: SENSOR1_KEY_PASS     # optional: variable holding the key's passphrase
-        hosts: [sensor-1.plant.example, 10.1.2.3]   # planned name(s) and address(es)
+        hosts: [sensor-1.plant.example, 198.51.100.23]   # planned name(s) and address(es)
 
 Passphrases are never written in the file, only the name of a variable that holds one.
 """
@@ -128,7 +128,7 @@ def _hosts(value: object, source: str, key: str) -> tuple[str, ...]:
             source,
             "must be a list of host names and IP addresses",
             key=key,
-            expected="[sensor-1.plant.example, 10.1.2.3]",
+            expected="[sensor-1.plant.example, 198.51.100.23]",
         )
     return tuple(item.strip() for item in items)
 

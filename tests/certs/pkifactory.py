@@ -133,7 +133,7 @@ def make_leaf(
     *,
     cn: str | None = "sensor-1.plant.example",
     dns: tuple[str, ...] | None = None,
-    ips: tuple[str, ...] = ("10.1.2.3",),
+    ips: tuple[str, ...] = ("198.51.100.23",),
     key: CertificateIssuerPrivateKeyTypes | None = None,
     crl_urls: tuple[str, ...] = ("http://crl.plant.example/issuing.crl",),
     not_before: dt.datetime | None = None,

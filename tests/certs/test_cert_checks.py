@@ -33,7 +33,7 @@ def good_crl(pki: Pki, *revoked: int) -> dict[str, FetchResult]:
 
 def test_valid_certificate_is_accepted(pki: Pki) -> None:
     leaf, key, chain = good(pki)
-    analysis = run_analysis(material(leaf, key, chain), good_crl(pki), hosts=("sensor-1.plant.example", "10.1.2.3"))
+    analysis = run_analysis(material(leaf, key, chain), good_crl(pki), hosts=("sensor-1.plant.example", "198.51.100.23"))
     assert analysis.ok
     assert codes(analysis) == []
     assert analysis.passed == [
@@ -181,11 +181,11 @@ def test_name_mismatch_per_host(pki: Pki) -> None:
     analysis = run_analysis(
         material(leaf, key, chain),
         good_crl(pki),
-        hosts=("sensor-1.plant.example", "sensor-2.plant.example", "10.9.9.9"),
+        hosts=("sensor-1.plant.example", "sensor-2.plant.example", "198.51.100.99"),
     )
     mismatches = [f for f in analysis.findings if f.code == "name.mismatch"]
-    assert [f.subject for f in mismatches] == ["sensor-2.plant.example", "10.9.9.9"]
-    assert "IP:10.9.9.9" in str(mismatches[1].fix)
+    assert [f.subject for f in mismatches] == ["sensor-2.plant.example", "198.51.100.99"]
+    assert "IP:198.51.100.99" in str(mismatches[1].fix)
     assert not analysis.ok
 
 

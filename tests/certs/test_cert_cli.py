@@ -71,7 +71,7 @@ def test_valid_certificate_with_reachable_crl(cli: Cli, lab: Lab) -> None:
         str(lab.dir / "chain.pem"),
         "--host",
         "sensor-1.plant.example",
-        "10.1.2.3",
+        "198.51.100.23",
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr

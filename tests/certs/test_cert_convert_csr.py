@@ -169,7 +169,7 @@ def test_csr_with_required_subject_and_sans(cli: Cli, tmp_path: Path) -> None:
         "--cn",
         "sensor-1.plant.example",
         "--san",
-        "10.1.2.3",
+        "198.51.100.23",
         "sensor-1",
         "--o",
         "Contoso Inc.",
@@ -185,7 +185,7 @@ def test_csr_with_required_subject_and_sans(cli: Cli, tmp_path: Path) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and "ENCRYPTED PRIVATE KEY" in key.read_text()
     text = openssl("req", "-in", str(csr), "-noout", "-text", "-verify")
     assert "C = US, O = Contoso Inc., OU = OT Labs, CN = sensor-1.plant.example" in text
-    assert "DNS:sensor-1.plant.example, IP Address:10.1.2.3, DNS:sensor-1" in text
+    assert "DNS:sensor-1.plant.example, IP Address:198.51.100.23, DNS:sensor-1" in text
     assert "sha256WithRSAEncryption" in text and "Public-Key: (2048 bit)" in text
     openssl("rsa", "-in", str(key), "-passin", "env:P", "-check", "-noout")
     assert PASSPHRASE not in result.stdout + result.stderr

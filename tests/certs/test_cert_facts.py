@@ -13,14 +13,14 @@ from tests.certs.pkifactory import DAY, NOW, ec_key, make_leaf, standard
 
 def test_facts_are_json_safe_and_complete() -> None:
     pki = standard()
-    leaf, _ = make_leaf(pki.intermediate, dns=("sensor-1.plant.example", "*.ot.example"), ips=("10.1.2.3", "fd00::5"))
+    leaf, _ = make_leaf(pki.intermediate, dns=("sensor-1.plant.example", "*.ot.example"), ips=("198.51.100.23", "fd00::5"))
     facts = certificate_facts(leaf)
     json.dumps(facts)  # JSON-safe
     assert facts["subject"] == "CN=sensor-1.plant.example,OU=OT Labs,O=Contoso Inc.,C=US"
     assert facts["issuer"] == "CN=Contoso Issuing CA,OU=OT Labs,O=Contoso Inc.,C=US"
     assert facts["subject_cn"] == "sensor-1.plant.example"
     assert facts["san_dns"] == ["sensor-1.plant.example", "*.ot.example"]
-    assert facts["san_ip"] == ["10.1.2.3", "fd00::5"]
+    assert facts["san_ip"] == ["198.51.100.23", "fd00::5"]
     assert facts["not_before"] == (NOW - DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert str(facts["not_after"]).endswith("Z")
     assert facts["serial"] == format(leaf.serial_number, "x")
@@ -60,12 +60,12 @@ def test_dns_name_rules(pattern: str, host: str, expected: bool) -> None:
 
 def test_name_matches_san_ip_and_dns() -> None:
     pki = standard()
-    leaf, _ = make_leaf(pki.intermediate, cn="sensor-1.plant.example", ips=("10.1.2.3", "fd00::5"))
+    leaf, _ = make_leaf(pki.intermediate, cn="sensor-1.plant.example", ips=("198.51.100.23", "fd00::5"))
     assert name_matches(leaf, "sensor-1.plant.example")
-    assert name_matches(leaf, "10.1.2.3")
+    assert name_matches(leaf, "198.51.100.23")
     assert name_matches(leaf, "fd00:0::5")
     assert name_matches(leaf, "[fd00::5]")
-    assert not name_matches(leaf, "10.1.2.4")
+    assert not name_matches(leaf, "198.51.100.24")
     assert not name_matches(leaf, "sensor-2.plant.example")
 
 
@@ -80,6 +80,6 @@ def test_cn_fallback_without_san() -> None:
     pki = standard()
     leaf, _ = make_leaf(pki.intermediate, cn="*.plant.example", san=False)
     assert name_matches(leaf, "sensor-9.plant.example")
-    ip_leaf, _ = make_leaf(pki.intermediate, cn="10.9.9.9", san=False)
-    assert name_matches(ip_leaf, "10.9.9.9")
-    assert not name_matches(ip_leaf, "10.9.9.8")
+    ip_leaf, _ = make_leaf(pki.intermediate, cn="198.51.100.99", san=False)
+    assert name_matches(ip_leaf, "198.51.100.99")
+    assert not name_matches(ip_leaf, "198.51.100.98")

@@ -51,7 +51,7 @@ def osl(directory: Path, *args: str) -> str:
 def leaf_ext(crl_url: str, cn: str) -> str:
     return (
         f"basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        f"subjectAltName=DNS:{cn},IP:10.1.2.3\ncrlDistributionPoints=URI:{crl_url}\n"
+        f"subjectAltName=DNS:{cn},IP:198.51.100.23\ncrlDistributionPoints=URI:{crl_url}\n"
     )
 
 

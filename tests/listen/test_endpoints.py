@@ -41,7 +41,7 @@ def test_default_addresses_are_the_roles_own(tmp_path: Path) -> None:
     site = tmp_path / "site.yaml"
     site.write_text("name: s\npeers:\n  console: [203.0.113.10, 127.0.0.1]\n")
     loaded = load_site(site)
-    assert default_addresses("console", loaded, ("127.0.0.1", "10.9.9.9")) == ["127.0.0.1"]
+    assert default_addresses("console", loaded, ("127.0.0.1", "198.51.100.99")) == ["127.0.0.1"]
     with pytest.raises(UsageError, match="lists no address of this host under 'console'"):
         default_addresses("console", loaded, ("198.51.100.10",))
     with pytest.raises(UsageError, match="no --site given"):

@@ -65,7 +65,7 @@ def test_both_ends_in_one_report() -> None:
 def test_nat_and_rate_limits_are_named() -> None:
     scan = report(result("ntp", "udp", 123, Status.PASS, Reason.CONFIRMED, "t1"),
                   result("snmp", "udp", 161, Status.FAIL, Reason.BLOCKED, "t2"))
-    joined = by_id(join_receipt(scan, receipt([probe("t1", source="192.0.2.77"),
+    joined = by_id(join_receipt(scan, receipt([probe("t1", source="198.51.100.77"),
                                                probe("t2", answered=0, rate_limited=3)])))
     assert "a NAT rewrites the source" in joined["ntp"].detail
     assert "rate-limited" in joined["snmp"].detail

@@ -141,7 +141,7 @@ def test_a_retry_reply_counts_its_own_try() -> None:
 
 
 def test_reference_id_text() -> None:
-    assert reference_id_text(0xC0000201, 2) == "192.0.2.1"
+    assert reference_id_text(0xC6336401, 2) == "198.51.100.1"
     assert reference_id_text(int.from_bytes(b"LOCL"), 1) == "LOCL"
     assert reference_id_text(int.from_bytes(b"RATE"), 0) == "RATE"
 
