@@ -200,10 +200,26 @@ def _der_key_kind(data: bytes, passphrase: bytes | None) -> str | None:
     except TypeError:  # encrypted without a passphrase, or a passphrase for a plain key
         return "key"
     except ValueError as exc:
-        return "key" if _is_wrong_password(exc) else None
+        if _is_wrong_password(exc) or (passphrase is not None and _is_encrypted(data, pem=False)):
+            return "key"
+        return None
     except UnsupportedAlgorithm:
         return "key"
     return "key"
+
+
+def _is_encrypted(data: bytes, *, pem: bool) -> bool:
+    """Whether the key needs a passphrase at all. A wrong passphrase on an AES-CBC key
+    decrypts to garbage with valid padding about once in 256 tries; cryptography then
+    reports a corrupt key, not a wrong password, so ask the key itself."""
+    load = load_pem_private_key if pem else load_der_private_key
+    try:
+        load(data, None)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return False
 
 
 def _der_length(data: bytes, offset: int) -> tuple[int, int] | None:
@@ -274,7 +290,7 @@ def open_key(blob: KeyBlob, passphrase: bytes | None, source: str) -> OpenedKey:
         del exc  # "Password was given but private key is not encrypted": open it plainly
         return OpenedKey(load(blob.data, None), KeyState.OK, encrypted=False, passphrase_unused=True)
     except ValueError as exc:
-        if _is_wrong_password(exc):
+        if _is_wrong_password(exc) or (passphrase is not None and _is_encrypted(blob.data, pem=blob.pem)):
             return OpenedKey(None, KeyState.WRONG_PASSPHRASE, encrypted=True)
         raise ConfigError(source, "the private key is corrupt or not a supported key", expected=EXPECTED_KEY) from None
     except UnsupportedAlgorithm:

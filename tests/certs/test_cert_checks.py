@@ -33,7 +33,8 @@ def good_crl(pki: Pki, *revoked: int) -> dict[str, FetchResult]:
 
 def test_valid_certificate_is_accepted(pki: Pki) -> None:
     leaf, key, chain = good(pki)
-    analysis = run_analysis(material(leaf, key, chain), good_crl(pki), hosts=("sensor-1.plant.example", "198.51.100.23"))
+    analysis = run_analysis(material(leaf, key, chain), good_crl(pki),
+                            hosts=("sensor-1.plant.example", "198.51.100.23"))
     assert analysis.ok
     assert codes(analysis) == []
     assert analysis.passed == [

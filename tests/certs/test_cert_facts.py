@@ -13,7 +13,8 @@ from tests.certs.pkifactory import DAY, NOW, ec_key, make_leaf, standard
 
 def test_facts_are_json_safe_and_complete() -> None:
     pki = standard()
-    leaf, _ = make_leaf(pki.intermediate, dns=("sensor-1.plant.example", "*.ot.example"), ips=("198.51.100.23", "fd00::5"))
+    leaf, _ = make_leaf(pki.intermediate, dns=("sensor-1.plant.example", "*.ot.example"),
+                        ips=("198.51.100.23", "fd00::5"))
     facts = certificate_facts(leaf)
     json.dumps(facts)  # JSON-safe
     assert facts["subject"] == "CN=sensor-1.plant.example,OU=OT Labs,O=Contoso Inc.,C=US"

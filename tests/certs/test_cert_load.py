@@ -171,3 +171,12 @@ def test_corrupt_key(tmp_path: Path, files: dict[str, Path]) -> None:
     broken = write(tmp_path / "broken.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match="corrupt or not a supported key"):
         load_material(files["crt"], broken, None, None)
+
+
+@pytest.mark.parametrize("which", ["key_enc", "key_trad_enc"])
+def test_every_wrong_passphrase_is_a_wrong_passphrase(files: dict[str, Path], which: str) -> None:
+    # About 1 wrong passphrase in 256 decrypts an AES-CBC key to garbage with valid padding;
+    # 1,500 tries make that case near certain (a corrupt-key error here was a flaky CI failure).
+    for attempt in range(1500):
+        wrong = load_material(files["crt"], files[which], None, f"wrong-{attempt}")
+        assert wrong.key_state is KeyState.WRONG_PASSPHRASE, attempt

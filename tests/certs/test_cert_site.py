@@ -21,12 +21,14 @@ def make_site(tmp_path: Path, pki: Pki) -> Path:
     certs = tmp_path / "certs"
     certs.mkdir()
     write(certs / "chain.pem", pem(pki.intermediate.cert, pki.root.cert))
-    for label, cn, ip in (("s1", "sensor-1.plant.example", "198.51.100.23"), ("s2", "sensor-2.plant.example", "198.51.100.24")):
+    for label, cn, ip in (("s1", "sensor-1.plant.example", "198.51.100.23"),
+                          ("s2", "sensor-2.plant.example", "198.51.100.24")):
         leaf, key = make_leaf(pki.intermediate, cn=cn, ips=(ip,), key=rsa_key(f"site-{label}"), crl_urls=())
         write(certs / f"{label}.crt", pem(leaf))
         write(certs / f"{label}.key", key_pem(key, PASSPHRASE if label == "s2" else None))
     # the HA console got a certificate of its own, but for sensor-2's key
-    ha, _ = make_leaf(pki.intermediate, cn="ha.plant.example", ips=("198.51.100.29",), key=rsa_key("site-s2"), crl_urls=())
+    ha, _ = make_leaf(pki.intermediate, cn="ha.plant.example", ips=("198.51.100.29",), key=rsa_key("site-s2"),
+                      crl_urls=())
     write(certs / "ha.crt", pem(ha))
     site = tmp_path / "site.yaml"
     site.write_text("""
