@@ -15,6 +15,7 @@ the router rejects NTP with admin-prohibited; crl = a current and a stale CRL.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -237,7 +238,7 @@ def test_dns_facts(lab: Lab, runs: dict[str, tuple[Results, int, float]]) -> Non
         answers = {(q["name"], q["type"]): q["answers"] for q in queries}
         assert answers[("console.lab.example.", "A")] == [lab.addresses["console"]]
         assert answers[("mail.lab.example.", "A")] == [lab.addresses["smtp"]]
-        assert answers[("10.113.0.203.in-addr.arpa.", "PTR")] == ["console.lab.example."]
+        assert answers[(ipaddress.ip_address(lab.addresses["console"]).reverse_pointer + ".", "PTR")] == ["console.lab.example."]
 
 
 def test_ssh_tls_and_crl_facts(lab: Lab, runs: dict[str, tuple[Results, int, float]]) -> None:
