@@ -238,7 +238,8 @@ def test_dns_facts(lab: Lab, runs: dict[str, tuple[Results, int, float]]) -> Non
         answers = {(q["name"], q["type"]): q["answers"] for q in queries}
         assert answers[("console.lab.example.", "A")] == [lab.addresses["console"]]
         assert answers[("mail.lab.example.", "A")] == [lab.addresses["smtp"]]
-        assert answers[(ipaddress.ip_address(lab.addresses["console"]).reverse_pointer + ".", "PTR")] == ["console.lab.example."]
+        console_ptr = ipaddress.ip_address(lab.addresses["console"]).reverse_pointer + "."
+        assert answers[(console_ptr, "PTR")] == ["console.lab.example."]
 
 
 def test_ssh_tls_and_crl_facts(lab: Lab, runs: dict[str, tuple[Results, int, float]]) -> None:
