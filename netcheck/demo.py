@@ -204,29 +204,16 @@ def available_formats(report: Any, formats: dict[str, Any], err: TextIO) -> list
 
 
 def _scan(site_path: Path) -> Any:
-    from netcheck import __version__
-    from netcheck.engine import Limits, scan
-    from netcheck.hostinfo import host_name, local_addresses
+    from netcheck.engine import Limits
     from netcheck.listen.scanning import ListenerChoice, listener_peers
-    from netcheck.model import Report, RunInfo
-    from netcheck.plan import plan
-    from netcheck.probes import ProbeContext
     from netcheck.profiles import load_profile, load_site
-    from netcheck.timeutil import utc_now_iso
+    from netcheck.scan import ScanOptions, run_scan
 
     profile = load_profile("sensor")
     site = load_site(site_path, profile)
-    run_id = secrets.token_hex(8)
-    ctx = ProbeContext(timeout=DEMO_TIMEOUT_S, run_id=run_id, env=dict(os.environ),
-                       settings={"peers": site.peers, "site": site})
-    begun = utc_now_iso()
-    hooks = [ListenerChoice(listener_peers(None, site))]
-    results = asyncio.run(scan(plan(profile, site), ctx, Limits(timeout=DEMO_TIMEOUT_S, deadline=30), None, hooks))
-    info = RunInfo(version=__version__, run_id=run_id, host_name=host_name(), host_addresses=local_addresses(),
-                   profile=profile.name, role=profile.role, site=site.name, site_file=str(site_path),
-                   started=begun, finished=utc_now_iso(),
-                   options={"timeout_s": DEMO_TIMEOUT_S, "listener": "every peer", "demo": True})
-    return Report.build(info, results)
+    options = ScanOptions(limits=Limits(timeout=DEMO_TIMEOUT_S, deadline=30))
+    return run_scan(profile, site, str(site_path), options, env=dict(os.environ),
+                    hooks=[ListenerChoice(listener_peers(None, site))])
 
 
 def _epilogue(report: Any, out: TextIO) -> bool:

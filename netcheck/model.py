@@ -124,10 +124,6 @@ class PortRange:
 Port = int | PortRange
 
 
-def port_text(port: Port) -> str:
-    return str(port)
-
-
 @dataclass(frozen=True)
 class Flow:
     """One documented flow applied to one concrete peer host.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
+from netcheck.probes import OptionSpec
 from netcheck.probes._wire import Channel, DeadlineHit, StreamClosed
 
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ TLS_OPTIONS_HELP = {
     "expect_names": "more DNS names or IPs the certificate must be valid for",
     "expected_issuer": "issuer DN or CN the site's certificates come from; another issuer is 'intercepted'",
     "ca_file": "PEM file with the site CA certificate(s) the presented chain must lead to",
+}
+# The options of every probe that speaks TLS (tls, smtp's STARTTLS, syslog over TLS).
+TLS_OPTIONS = {
+    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
+    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
+    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
+    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS_HELP,
+    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -68,10 +68,7 @@ class Reply:
         "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO})"),
         "starttls": OptionSpec(bool, "upgrade with STARTTLS when the server offers it (default true)"),
         "require_starttls": OptionSpec(bool, "fail (tls-error) when the server does not offer STARTTLS"),
-        "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
-        "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
-        "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
-        "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
+        **TLS_OPTIONS,
     },
 )
 async def observe_smtp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:

@@ -19,7 +19,7 @@ from netcheck import __version__
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS_HELP,
+    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -74,10 +74,7 @@ def octet_counted(payload: bytes) -> bytes:
     options={
         "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)"),
         "tls": OptionSpec(bool, "syslog over TLS (RFC 5425; implies tcp; set the port, usually 6514, in ports:)"),
-        "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
-        "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
-        "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
-        "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
+        **TLS_OPTIONS,
     },
     on_timeout=Reason.UNCONFIRMED,
 )

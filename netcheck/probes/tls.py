@@ -4,9 +4,9 @@ against the planned name, the site's expected issuer and CA."""
 from __future__ import annotations
 
 from netcheck.model import Flow, Observation, PortRange, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS_HELP,
+    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -14,13 +14,6 @@ from netcheck.probes._tls import (
     negotiate,
 )
 from netcheck.probes._wire import Deadline, connect
-
-TLS_OPTIONS = {
-    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
-    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
-    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
-    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
-}
 
 
 @register(
