@@ -1,6 +1,6 @@
 """Neutralising text that came from the network before it goes into a file format.
 
-Banners, certificate subjects, LDAP attributes and error strings are hostile: each
+Banners, certificate subjects, LDAP attributes, error strings and file contents are hostile: each
 format gets the escaping it needs (HTML escaping is Jinja2's autoescape).
 """
 
@@ -43,3 +43,40 @@ def csv_cell(text: str) -> str:
     if text.startswith(_FORMULA_START) or cleaned.startswith(_FORMULA_START):
         return "'" + cleaned
     return cleaned
+
+
+# C0 and C1 control characters, DEL and lone surrogates: shown as escapes on a terminal.
+_TERMINAL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bidirectional formatting characters (Trojan Source, CVE-2021-42574) and other invisible
+# direction marks: they reorder what a reader sees, so they are shown, never obeyed.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_text(text: str, *, keep_newlines: bool = False) -> str:
+    """The one sanitiser for text shown on a terminal.
+
+    Control characters (ESC, CR, BEL, C1 ...) and bidirectional overrides become visible
+    escapes such as ``\\x1b`` and ``\\u202e``; with `keep_newlines`, LF stays a line break.
+    Rich markup is not escaped here: `rich_text` does both for text handed to rich.
+    """
+    if keep_newlines:
+        return "\n".join(terminal_text(line) for line in text.split("\n"))
+    return _BIDI.sub(_escape_char, _TERMINAL_CONTROL.sub(_escape_char, text))
+
+
+def rich_text(text: str) -> str:
+    """`terminal_text` plus rich markup escaped, so a name like ``[/]`` prints literally."""
+    from rich.markup import escape  # rich is imported only where a terminal table is drawn
+
+    return escape(terminal_text(text))
+
+
+def visible_bidi(text: str) -> str:
+    """Bidirectional controls made visible (for HTML, where autoescape handles the rest)."""
+    return _BIDI.sub(_escape_char, text)
