@@ -11,7 +11,7 @@ What a vendor file holds:
               loading the file alone blocks nothing), one chain per rule with its comment
   iptables    iptables-restore input: the IPv4 rules in a chain NETCHECK to link from FORWARD
   ip6tables   the same for IPv6 (ip6tables-restore)
-  ciscoasa    an extended access-list NETCHECK, each rule after its remarks
+  ciscoasa    an extended access-list NETCHECK, each rule after its remarks (IPv4 only)
   junipersrx  security policies; the zones trust -> untrust are placeholders
   paloalto    PAN-OS security rules (XML); the zones trust -> untrust are placeholders
 A rule whose source or destination is not an IP address (a name that did not resolve, or
@@ -31,8 +31,8 @@ from netcheck.render.firewall import FirewallRule, firewall_rules
 
 CHAIN = "NETCHECK"
 COMMENT_LIMIT = 120  # nftables refuses comments over 128 bytes; the ASA cuts remarks at 100 itself
-ZONES_OUT = "from-zone trust to-zone untrust"
-ZONES_IN = "from-zone untrust to-zone trust"
+ZONES_OUT = "from-zone trust to-zone untrust mixed"  # mixed: IPv4 and IPv6 (Palo Alto defaults to IPv4 only)
+ZONES_IN = "from-zone untrust to-zone trust mixed"
 ZONE_NOTE = "Zone names are placeholders: trust is the side of this host, untrust the side of its peers."
 
 
@@ -72,8 +72,9 @@ VENDORS: dict[str, Vendor] = {
                        f"IPv4 only (IPv6: --vendor ip6tables). Link the chain: iptables -A FORWARD -j {CHAIN}"),
     "ip6tables": Vendor("speedway", lambda *_: f"{CHAIN} inet6", (6,), lambda s: f"# {s}",
                         f"IPv6 only (IPv4: --vendor iptables). Link the chain: ip6tables -A FORWARD -j {CHAIN}"),
-    "ciscoasa": Vendor("ciscoasa", lambda *_: CHAIN, (4, 6), lambda s: f"! {s}",
-                       f"Apply with access-group {CHAIN} on the interface the first packet enters."),
+    # aerleon's ASA generator writes IPv4 terms only (its Term defaults to af=4 and the filter never asks for 6)
+    "ciscoasa": Vendor("ciscoasa", lambda *_: CHAIN, (4,), lambda s: f"! {s}",
+                       f"IPv4 only. Apply with access-group {CHAIN} on the interface the first packet enters."),
     "junipersrx": Vendor("srx", _zones, (4, 6), lambda s: f"/* {s} */", ZONE_NOTE),
     "paloalto": Vendor("paloalto", _zones, (4, 6), lambda s: f"<!-- {s} -->", ZONE_NOTE),
 }

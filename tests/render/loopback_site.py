@@ -66,6 +66,7 @@ class Scan:
 def loopback_scan(folder: Path, capsys: pytest.CaptureFixture[str], formats: str, *, closed: bool,
                   closed_required: bool = True, extra: tuple[str, ...] = ()) -> Scan:
     out = folder / "out"
+    folder.mkdir(parents=True, exist_ok=True)
     with listening_port() as port:
         profile, site = write_scenario(folder, port, closed_port() if closed else None, closed_required)
         code = main(["scan", "-p", str(profile), "-s", str(site), "-t", "2", "--no-raw", "-f", f"{formats},json",
