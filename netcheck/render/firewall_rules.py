@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from netcheck.errors import UsageError
 from netcheck.model import Report
 from netcheck.render.firewall import FirewallRule, firewall_rules
 
@@ -192,8 +193,11 @@ def render_vendor(report: Report, name: str) -> str:
                  if not left_out else "No rule could be written: see above."]
         return "\n".join(vendor.comment(line) for line in lines) + "\n"
 
-    from aerleon import api
-    from aerleon.lib import naming
+    try:
+        from aerleon import api
+        from aerleon.lib import naming
+    except ImportError as exc:  # also a bundle without aerleon's metadata (PackageNotFoundError)
+        raise UsageError(f"--vendor {name} needs the aerleon package ({exc})", hint="pip install aerleon") from None
 
     policy, definitions = _policy(report, vendor, terms, header[:1] if vendor.one_line_header else header)
     names = naming.Naming()

@@ -23,6 +23,7 @@ from netcheck.model import Direction, Reason, Report, Status
 from netcheck.render import FIREWALL_VENDORS
 from netcheck.render.firewall import firewall_rules
 from netcheck.render.firewall_rules import VENDORS, render_vendor
+from netcheck.serialize import dumps
 from tests.render.loopback_site import loopback_scan
 from tests.render.sample import flow, result, sample_report
 from tests.render.test_golden import check_golden
@@ -31,8 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def dual_stack_report() -> Report:
-    """The sample plus an IPv6 flow, an inbound flow from a known host, and one whose name did not resolve."""
+    """The sample with its port range failing, plus an IPv6 flow, an inbound flow from a known host,
+    and one whose name did not resolve."""
     report = sample_report()
+    results = [replace(r, status=Status.FAIL, reason=Reason.FILTERED) if r.flow.id == "wmi-dynamic" else r
+               for r in report.results]
     extra = [
         result(flow("syslog-v6", "syslog", "2001:db8:200::14", "Syslog", "udp", 514, "Logs over IPv6"),
                Status.FAIL, Reason.PROHIBITED, "UDP 514: administratively prohibited"),
@@ -42,7 +46,7 @@ def dual_stack_report() -> Report:
         result(flow("smtp-relay", "smtp", "relay.plant-north.example", "SMTP", "tcp", 587, "Mail relay"),
                Status.FAIL, Reason.DNS_FAILURE, "relay.plant-north.example does not resolve"),
     ]
-    return Report.build(report.info, [*report.results, *extra])
+    return Report.build(report.info, [*results, *extra])
 
 
 def hostile_rules_report() -> Report:
@@ -111,6 +115,7 @@ def test_nftables_loads_and_carries_every_flow(tmp_path: Path) -> None:
     assert 'ip6 saddr 2001:db8:100::10 ip6 daddr 2001:db8:200::14 udp dport 514' in ruleset
     assert "ip saddr 198.51.100.10 ip daddr 203.0.113.30 tcp dport 135" in ruleset
     assert "ip saddr 203.0.113.10 ip daddr 198.51.100.10 tcp dport 443" in ruleset  # inbound: the peer initiates
+    assert "ip saddr 198.51.100.10 ip daddr 203.0.113.30 tcp dport 1025-65535" in ruleset
     for rule in firewall_rules(report):
         if rule.flows != "smtp-relay":
             assert f'comment "netcheck flow {rule.flows}: {rule.purpose[:40]}' in ruleset
@@ -123,6 +128,7 @@ def test_iptables_and_ip6tables_load_and_carry_every_flow(tmp_path: Path) -> Non
     assert "-N NETCHECK" in v4 and "-N NETCHECK" in v6
     assert "-s 198.51.100.10/32 -d 203.0.113.30/32 -p tcp -m tcp --dport 135" in v4
     assert "-s 2001:db8:100::10/128 -d 2001:db8:200::14/128 -p udp -m udp --dport 514" in v6
+    assert "-s 198.51.100.10/32 -d 203.0.113.30/32 -p tcp -m tcp --dport 1025:65535" in v4
     assert "2001:db8" not in v4 and "198.51.100" not in v6
     for rule in firewall_rules(report):
         text = v6 if rule.flows == "syslog-v6" else v4
@@ -234,3 +240,13 @@ def test_aerleon_and_monitoring_renderers_are_not_imported_at_start_up() -> None
             "'netcheck.render.prometheus') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_without_aerleon_vendor_output_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    saved = tmp_path / "scan.json"
+    saved.write_text(dumps(dual_stack_report()))
+    code = ("import sys; sys.modules['aerleon'] = None; from netcheck.cli import main; "
+            f"sys.exit(main(['report', {str(saved)!r}, '-f', 'firewall-request', '--vendor', 'nftables', '-o', '-']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "pip install aerleon" in done.stderr, done.stderr
