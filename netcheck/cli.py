@@ -59,10 +59,14 @@ def add_vendor_option(parser: argparse.ArgumentParser) -> None:
                              "instead of CSV")
 
 
-def check_vendor(formats: list[str], vendor: str | None) -> None:
+def check_formats(formats: list[str], output: str | None, vendor: str | None) -> None:
+    """Refuse, before any work, the combinations write_outputs cannot honour."""
     if vendor and "firewall-request" not in formats:
         raise UsageError(f"--vendor {vendor} applies to the firewall-request format",
                          hint="add -f firewall-request")
+    if nagios_on_stdout(formats, output) and output == "-" and len(formats) > 1:
+        raise UsageError("-f nagios owns stdout: with -o - it cannot share it with other formats",
+                         hint="write the others to a folder: -o DIR/")
 
 
 def nagios_on_stdout(formats: list[str], output: str | None) -> bool:
@@ -167,7 +171,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.profiles import data_dir, load_profile, load_site
     from netcheck.scan import ScanOptions, run_scan
 
-    check_vendor(args.format, args.vendor)
+    check_formats(args.format, args.output, args.vendor)
     profile = load_profile(args.profile)
     site_path = args.site
     if site_path is None:
@@ -219,8 +223,6 @@ def write_outputs(report: Report, formats: list[str], output: str | None, vendor
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         width = max(120, _terminal_width())
         sys.stdout.write(render_terminal(report, color=color, width=width))
-    if nagios:
-        sys.stdout.write(FORMATS["nagios"].renderer()(report))
     for name in file_formats:
         fmt = FIREWALL_VENDORS[vendor] if vendor and name == "firewall-request" else FORMATS[name]
         text = fmt.renderer()(report)
@@ -235,7 +237,9 @@ def write_outputs(report: Report, formats: list[str], output: str | None, vendor
             raise UsageError(f"cannot write the {name} report to {target}: {exc.strerror or exc}",
                              hint="choose another --output") from None
         _say(f"wrote {name} report: {target}")
-    if "table" not in formats and not nagios:
+    if nagios:  # last, so a file that cannot be written is answered by UNKNOWN alone
+        sys.stdout.write(FORMATS["nagios"].renderer()(report))
+    elif "table" not in formats:
         _say(summary_line(report))
     return nagios
 

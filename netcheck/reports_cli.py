@@ -163,9 +163,9 @@ def _write(text: str, output: str | None, default_name: str, single: bool, label
 # ---------------------------------------------------------------- commands
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from netcheck.cli import check_vendor, write_outputs
+    from netcheck.cli import check_formats, write_outputs
 
-    check_vendor(args.format, args.vendor)
+    check_formats(args.format, args.output, args.vendor)
     report = load_report(args.result)
     if args.receipt:
         from netcheck.listen.receipt import join_receipt, load_receipt

@@ -2,13 +2,14 @@
 
 The rules are render/firewall.py's firewall_rules(report) (failed and unconfirmed flows,
 de-duplicated); this module only turns them into an in-memory aerleon policy (one term per
-rule and address family, the flow ids and purpose as the term's comment) and lets aerleon's
-generator for the vendor write and validate it. aerleon is imported on first use: it takes
-about half a second.
+rule and address family, named rNN after the rule's row in the CSV request, the flow ids and
+purpose as its comment) and lets aerleon's generator for the vendor write and validate it.
+aerleon is imported on first use: it takes about half a second.
 
 What a vendor file holds:
-  nftables    table inet filtering_policies, a base chain on the forward hook (policy accept:
-              loading the file alone blocks nothing), one chain per rule with its comment
+  nftables    a table filtering_policies per IP version (ip, ip6), a base chain on the forward
+              hook (policy accept: loading the file alone blocks nothing), a chain per rule
+              carrying its comment
   iptables    iptables-restore input: the IPv4 rules in a chain NETCHECK to link from FORWARD
   ip6tables   the same for IPv6 (ip6tables-restore)
   ciscoasa    an extended access-list NETCHECK, each rule after its remarks (IPv4 only)

@@ -151,3 +151,23 @@ def test_with_the_table_nagios_is_a_file_and_the_exit_code_stays_netchecks(
     assert scan.code == 1  # netcheck's "a required flow failed", not CRITICAL
     assert "NETCHECK" not in scan.stdout
     assert scan.file("nagios.txt").read_text().startswith("NETCHECK CRITICAL - ")
+
+
+def test_nagios_cannot_share_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "scan.json"
+    saved.write_text(dumps(sample_report()))
+    assert main(["report", str(saved), "-f", "nagios,json", "-o", "-"]) == NagiosState.UNKNOWN.value
+    out = capsys.readouterr()
+    assert out.out.startswith("NETCHECK UNKNOWN - ") and len(out.out.splitlines()) == 1
+    assert "owns stdout" in out.err
+
+
+def test_an_unwritable_file_is_unknown_with_no_other_status_line(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "scan.json"
+    saved.write_text(dumps(sample_report()))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    assert main(["report", str(saved), "-f", "nagios,json", "-o", f"{blocker}/"]) == NagiosState.UNKNOWN.value
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("NETCHECK UNKNOWN - cannot write")
