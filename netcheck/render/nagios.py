@@ -38,7 +38,7 @@ class NagiosState(enum.IntEnum):
 
 def _plain(text: str) -> str:
     """One line a monitoring system shows as is: no control characters, no perfdata separator."""
-    return terminal_text(text).replace("|", "/")
+    return terminal_text(text).replace("|", "/").encode("utf-8", "replace").decode("utf-8")
 
 
 def nagios_state(report: Report) -> NagiosState:

@@ -22,6 +22,8 @@ PREFIX = "netcheck_"
 
 
 def _escape(value: str) -> str:
+    """A label value per the exposition format; a lone surrogate (possible in a crafted JSON report) becomes '?'."""
+    value = value.encode("utf-8", "replace").decode("utf-8")
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 

@@ -105,3 +105,10 @@ def test_real_scan_textfile_matches_its_json(tmp_path: Path, capsys: pytest.Capt
     data = scan.report
     assert {r["flow"]: r["status"] for r in data["results"]} == {"web": "pass", "tunnel": "fail"}
     check_against_json(scan.file("prom").read_text(), data)
+
+
+def test_a_lone_surrogate_from_a_crafted_report_becomes_a_question_mark() -> None:
+    report = sample_report()
+    text = render_prometheus(Report.build(replace(report.info, site="\ud800x"), list(report.results)))
+    text.encode("utf-8")  # writable as UTF-8
+    assert {labels["site"] for labels, _ in parse(text)["netcheck_run_flows"]} == {"?x"}
