@@ -41,10 +41,12 @@ def _report_formats() -> tuple[str, ...]:
 
 
 def add_parser(commands: Any) -> None:
+    from netcheck.cli import NAGIOS_HELP, add_vendor_option
+
     report = commands.add_parser(
         "report", help="re-render a saved JSON report (html, junit, markdown, csv, firewall-request, ...)",
         description="Re-render a JSON report saved by 'netcheck scan --format json' in other formats. "
-                    "Files go to --output or reports/ like a scan's.")
+                    "Files go to --output or reports/ like a scan's.", epilog=NAGIOS_HELP)
     report.add_argument("result", type=Path, help="a netcheck.report/1 JSON file")
     report.add_argument("--receipt", type=Path,
                         help="a `netcheck listen` receipt to join, so the report shows both ends of each flow")
@@ -52,6 +54,7 @@ def add_parser(commands: Any) -> None:
                         help="comma-separated formats (default: html): " + ", ".join(_report_formats()))
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
                                                "'-' for stdout")
+    add_vendor_option(report)
     report.set_defaults(func=cmd_report)
 
     diff = commands.add_parser(
@@ -160,14 +163,18 @@ def _write(text: str, output: str | None, default_name: str, single: bool, label
 # ---------------------------------------------------------------- commands
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from netcheck.cli import write_outputs
+    from netcheck.cli import check_formats, write_outputs
 
+    check_formats(args.format, args.output, args.vendor)
     report = load_report(args.result)
     if args.receipt:
         from netcheck.listen.receipt import join_receipt, load_receipt
 
         report = join_receipt(report, load_receipt(args.receipt))
-    write_outputs(report, args.format, args.output)
+    if write_outputs(report, args.format, args.output, args.vendor):
+        from netcheck.render.nagios import nagios_state
+
+        return int(nagios_state(report))
     return 0
 
 
