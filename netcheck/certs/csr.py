@@ -23,6 +23,7 @@ from netcheck.certs.convert import key_encryption, key_pem, write_file
 from netcheck.certs.facts import is_wildcard, san_dns, san_ip
 from netcheck.certs.load import KeyState, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
+from netcheck.render.escape import terminal_text
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -58,7 +59,7 @@ def create(args: argparse.Namespace, passphrase: str | None) -> int:
 
 
 def _say(text: str) -> None:
-    print(f"netcheck cert csr: {text}", file=sys.stderr)
+    print(terminal_text(f"netcheck cert csr: {text}"), file=sys.stderr)
 
 
 def _warnings(cn: str, passphrase: str | None, new_key: bool) -> None:

@@ -80,3 +80,13 @@ def rich_text(text: str) -> str:
 def visible_bidi(text: str) -> str:
     """Bidirectional controls made visible (for HTML, where autoescape handles the rest)."""
     return _BIDI.sub(_escape_char, text)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw that a terminal or a page would obey:
+# DEL, C1 controls, the Unicode line separators and the bidirectional controls.
+_JSON_RAW = re.compile(f"[\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]")
+
+
+def json_visible(text: str) -> str:
+    """JSON text with those characters as \\u escapes: the same JSON value, nothing raw left."""
+    return _JSON_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

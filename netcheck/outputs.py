@@ -1,0 +1,219 @@
+"""Every file netcheck writes goes through here: checked before the work starts, written atomically.
+
+- `check_target` refuses (exit 2, one line) a path that cannot be written - a missing folder,
+  /proc, a device, a read-only place - before a scan or a listener spends its time;
+- `write_atomic` writes a temporary file in the target's folder, syncs it and renames it over
+  the target (os.replace), so a crash or a signal never leaves half a report;
+- `ReportOutputs` is the one writer of a scan's formats (scan, demo, report); `write_text_output`
+  serves the single files of diff, merge, cert and listen;
+- whatever goes to stdout passes the terminal sanitiser (`stdout_text`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from netcheck.errors import UsageError
+from netcheck.render.escape import json_visible, terminal_text
+
+if TYPE_CHECKING:
+    from netcheck.model import Report
+
+DEFAULT_REPORTS_DIR = Path("reports")
+_TEMP_PREFIX_MAX = 64  # keeps ".<name>.<random>.tmp" under NAME_MAX for long target names
+
+
+def _say(text: str) -> None:
+    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _default_mode() -> int:
+    """The mode open() would give a new file: 0666 minus the umask (mkstemp's temp files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
+    """Refuse, before any work, a file target that cannot be written.
+
+    The folder is created when missing, and must take a new file (tested by creating and removing one); an
+    existing target must be a regular file (never a device, FIFO or folder), and with
+    `exclusive` must not exist at all.
+    """
+    where = f"cannot write the {label} to {target}"
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise UsageError(f"{where}: {_reason(exc)}", hint="choose another output") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{where}: it is a folder", hint="name a file, or end the path with '/'")
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{where}: not a regular file", hint="use '-' for stdout")
+        if exclusive:
+            raise UsageError(f"{target}: already exists", hint="use --force to overwrite")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # as before: a new ticket folder is made for the report
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot create the folder {folder}: {_reason(exc)}",
+                         hint="choose another output") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".netcheck-check-", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"{where}: {_reason(exc)}", hint="choose another output") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def check_folder(folder: Path, label: str) -> None:
+    """A folder outputs go into: created when missing, then tested like a file target's folder."""
+    check_target(folder / ".netcheck-probe", label)
+
+
+def write_atomic(target: Path, data: bytes, *, secret: bool = False, exclusive: bool = False) -> None:
+    """Write `data` to `target` all or nothing: a temp file in the same folder, fsync, rename.
+
+    secret: the file is 0600 from its first byte (private keys); otherwise 0666 minus umask.
+    exclusive: never replace an existing file (FileExistsError), decided atomically by link().
+    Raises OSError; callers turn it into their one-line message.
+    """
+    prefix = f".{target.name[:_TEMP_PREFIX_MAX]}."
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not secret:
+            os.chmod(temp, _default_mode())
+        if exclusive:
+            os.link(temp, target)  # fails with FileExistsError instead of replacing
+            os.unlink(temp)
+        else:
+            os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def write_text_file(target: Path, text: str, label: str) -> None:
+    """`write_atomic` for UTF-8 text, with a one-line exit-2 refusal naming the target."""
+    try:
+        write_atomic(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write the {label} to {target}: {_reason(exc)}",
+                         hint="choose another output") from None
+
+
+def stdout_text(text: str) -> str:
+    """Text for stdout: line breaks (LF, CR LF) kept, every other control and bidi character escaped."""
+    lines = text.split("\n")
+    return "\n".join(terminal_text(line[:-1]) + "\r" if line.endswith("\r") else terminal_text(line)
+                     for line in lines)
+
+
+def json_stdout_text(text: str) -> str:
+    """JSON for stdout: the characters a terminal would obey become \\u escapes (still the same JSON)."""
+    return json_visible(text)
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(stdout_text(text))
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except OSError:
+        return 160
+
+
+def _file_name_part(text: str) -> str:
+    """Letters, digits, '-', '_' and '.' only, short enough for any file system's name limit."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    """Where a scan's formats go: `table` to stdout, the file formats to `output` (a file for one
+    format, a folder, or '-' for stdout) or the default reports/ folder.
+
+    `check()` refuses unwritable targets before the scan; `write(report)` writes every format.
+    """
+
+    formats: tuple[str, ...]
+    output: str | None
+
+    @property
+    def file_formats(self) -> list[str]:
+        return [name for name in self.formats if name != "table"]
+
+    @property
+    def single_file(self) -> Path | None:
+        """The one file named by --output, or None when outputs go into a folder (or stdout)."""
+        output = self.output
+        if not output or output == "-" or len(self.file_formats) != 1:
+            return None
+        if output.endswith("/") or Path(output).is_dir():
+            return None
+        return Path(output)
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.output) if self.output and self.output != "-" else DEFAULT_REPORTS_DIR
+
+    def check(self) -> None:
+        if not self.file_formats or self.output == "-":
+            return
+        single = self.single_file
+        if single is not None:
+            check_target(single, f"{self.file_formats[0]} report")
+        else:
+            check_folder(self.folder, "reports")
+
+    def target(self, report: Report, extension: str) -> Path:
+        if self.single_file is not None:
+            return self.single_file
+        info = report.info
+        stamp = info.started.replace(":", "").replace("-", "")[:15]
+        safe = _file_name_part(f"{info.site}-{info.host_name}")
+        return self.folder / f"netcheck-{safe}-{_file_name_part(info.profile)}-{stamp}.{extension}"
+
+    def write(self, report: Report) -> None:
+        """table to stdout, then every file format; the summary on stderr when no table was shown."""
+        from netcheck.render import FORMATS
+        from netcheck.render.terminal import render_terminal, summary_line
+
+        if "table" in self.formats:
+            color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+            table = render_terminal(report, color=color, width=max(120, _terminal_width()))
+            # With color the table carries its own escape sequences; without, nothing raw may pass.
+            sys.stdout.write(table if color else stdout_text(table))
+        for name in self.file_formats:
+            fmt = FORMATS[name]
+            text = fmt.renderer()(report)
+            if self.output == "-":
+                sys.stdout.write(json_stdout_text(text) if fmt.extension == "json" else stdout_text(text))
+                continue
+            target = self.target(report, fmt.extension)
+            write_text_file(target, text, f"{name} report")
+            _say(f"wrote {name} report: {target}")
+        if "table" not in self.formats:
+            _say(summary_line(report))
