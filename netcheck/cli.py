@@ -1,7 +1,8 @@
 """The command line: parse arguments, call the library, map errors to one line and an exit code.
 
 Exit codes: 0 every required flow passed (warnings allowed unless --strict), 1 a
-required flow failed, 2 usage or configuration error, 3 netcheck's own failure.
+required flow failed, 2 usage or configuration error, 3 netcheck's own failure,
+130 / 143 stopped by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def build_parser() -> ArgumentParser:
         description="Check that a site's firewalls pass the flows an OT security appliance needs, "
                     "by the protocol each flow really speaks.",
         epilog="Exit codes: 0 all required flows passed, 1 a required flow failed, "
-               "2 usage or configuration error, 3 internal error.",
+               "2 usage or configuration error, 3 internal error, 130/143 stopped by SIGINT/SIGTERM "
+               "(a scan still writes its reports, with the flows that finished).",
     )
     parser.add_argument("--version", action="version", version=f"netcheck {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
