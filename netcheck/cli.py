@@ -131,7 +131,7 @@ EXTENSIONS = [
 def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.engine import Limits
     from netcheck.model import Status
-    from netcheck.outputs import ReportOutputs
+    from netcheck.outputs import ReportOutputs, signals_deferred
     from netcheck.profiles import data_dir, load_profile, load_site
     from netcheck.scan import ScanOptions, interrupted_by, run_scan
 
@@ -158,7 +158,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if observer:
             observer.stop()
-    outputs.write(report)
+    with signals_deferred():  # a signal now waits until the reports are written
+        outputs.write(report)
     stopped = interrupted_by(report)
     if stopped is not None:
         _say(f"interrupted by {report.info.options['interrupted']}: the report holds the flows that finished")

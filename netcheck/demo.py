@@ -158,7 +158,7 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
     from netcheck.listen import tokens
     from netcheck.listen.receipt import join_receipt, receipt_dict, write_receipt
     from netcheck.listen.server import Endpoint, Listener
-    from netcheck.outputs import ReportOutputs, check_folder, write_text_file
+    from netcheck.outputs import ReportOutputs, check_folder, signals_deferred, write_text_file
     from netcheck.render import FORMATS
     from netcheck.scan import interrupted_by
 
@@ -178,11 +178,12 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
         black_hole.bind((LOOPBACK, plan.silent[1]))
         stack.enter_context(BackgroundListener(listener))
         report = _scan(site_path)
-    receipt = receipt_dict(listener, listener_id=secrets.token_hex(8), host="demo", profile="sensor (demo)",
-                           role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
-    write_receipt(output / "demo-receipt.json", receipt)
-    report = join_receipt(report, receipt)
-    ReportOutputs(tuple(available_formats(report, FORMATS, err)), f"{output}/").write(report)
+    with signals_deferred():  # the scan is done: a signal now waits until its reports are written
+        receipt = receipt_dict(listener, listener_id=secrets.token_hex(8), host="demo", profile="sensor (demo)",
+                               role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
+        write_receipt(output / "demo-receipt.json", receipt)
+        report = join_receipt(report, receipt)
+        ReportOutputs(tuple(available_formats(report, FORMATS, err)), f"{output}/").write(report)
     stopped = interrupted_by(report)
     if stopped is not None:
         print(f"netcheck demo: interrupted by {report.info.options['interrupted']}; the reports of what finished "

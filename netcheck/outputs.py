@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,28 @@ if TYPE_CHECKING:
 
 DEFAULT_REPORTS_DIR = Path("reports")
 _TEMP_PREFIX_MAX = 64  # keeps ".<name>.<random>.tmp" under NAME_MAX for long target names
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then take effect (exit 130 / 143 as usual):
+    the reports of a scan that has finished are written whole, not lost to a late signal."""
+    caught: list[int] = []
+
+    def remember(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    try:
+        previous = {signum: signal.signal(signum, remember) for signum in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _say(text: str) -> None:

@@ -154,18 +154,21 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
                 task.cancel()
 
     loop = asyncio.get_running_loop()
-    installed = []
+    installed: dict[signal.Signals, Any] = {}
     for signum in STOP_SIGNALS:
+        previous = signal.getsignal(signum)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(signum, stop, signum)
-            installed.append(signum)
+            installed[signum] = previous
     try:
         await asyncio.wait(tasks)
         if stopped:
             await _cancel_the_rest()
     finally:
-        for signum in installed:
+        for signum, previous in installed.items():
             loop.remove_signal_handler(signum)
+            # remove_signal_handler leaves SIGTERM at its default (instant death): give back the CLI's
+            signal.signal(signum, previous)
     verdicts = checking.result() if checking is not None and not checking.cancelled() else None
     if not stopped:
         return _Outcome(probing.result(), verdicts)

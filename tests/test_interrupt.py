@@ -122,3 +122,27 @@ def test_interrupted_results_keep_finished_flows_and_mark_each_missing_one() -> 
     assert results[0] == finished[0]
     assert [(r.flow.id, r.status, r.reason) for r in results[1:]] == [("b", Status.ERROR, Reason.INTERRUPTED)] * 2
     assert "SIGINT" in results[1].detail and "1.2 s" in results[1].detail
+
+
+def test_a_stopped_demo_exits_143_and_leaves_only_whole_files(tmp_path: Path) -> None:
+    proc = start(["demo", "-o", "out"], tmp_path)
+    try:
+        assert proc.stderr is not None
+        assert "listeners on" in proc.stderr.readline()
+        time.sleep(0.6)  # the demo's scan takes at least its 1 s probe timeout (the silent syslog port)
+        proc.send_signal(signal.SIGTERM)
+        _out, rest = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, rest
+    assert "Traceback" not in rest
+    files = list((tmp_path / "out").iterdir())
+    assert not [p for p in files if p.name.startswith(".")]  # no temp file left behind
+    for path in files:
+        if path.suffix == ".json":
+            json.loads(path.read_text())  # whole, never half written
+    if "interrupted by SIGTERM" in rest:  # the signal came during the scan (the usual case)
+        [report] = [p for p in files if p.name.startswith("netcheck-") and p.suffix == ".json"]
+        data = json.loads(report.read_text())
+        assert data["run"]["options"]["interrupted"] == "SIGTERM"
+        assert len(data["results"]) > 20  # every planned flow is there: finished, or error/interrupted

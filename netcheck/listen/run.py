@@ -77,8 +77,9 @@ async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
     await listener.open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     try:
         print(terminal_text(bind_report(listener.outcomes, listener.endpoints), keep_newlines=True),
@@ -89,6 +90,10 @@ async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
             await listener.serve(duration, stop)
     finally:
         await listener.close()
+        for sig, handler in previous.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)  # not SIG_DFL: a late SIGTERM still ends in one line
 
 
 def bind_report(outcomes: list[Any], endpoints: list[Endpoint]) -> str:
