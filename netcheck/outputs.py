@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +69,18 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
+    """A new 0600 file in `folder`, named relative to it (tempfile.mkstemp makes the path absolute,
+    which fails where a parent folder may not be searched, e.g. after dropping privileges)."""
+    for _attempt in range(100):
+        path = folder / f"{prefix}{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
 def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
     """Refuse, before any work, a file target that cannot be written.
 
@@ -97,7 +109,7 @@ def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
         raise UsageError(f"{where}: cannot create the folder {folder}: {_reason(exc)}",
                          hint="choose another output") from None
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".netcheck-check-", suffix=".tmp")
+        fd, probe = _create_temp(folder, ".netcheck-check-")
     except OSError as exc:
         raise UsageError(f"{where}: {_reason(exc)}", hint="choose another output") from None
     os.close(fd)
@@ -117,8 +129,7 @@ def write_atomic(target: Path, data: bytes, *, secret: bool = False, exclusive: 
     exclusive: never replace an existing file (FileExistsError), decided atomically by link().
     Raises OSError; callers turn it into their one-line message.
     """
-    prefix = f".{target.name[:_TEMP_PREFIX_MAX]}."
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=".tmp")
+    fd, temp = _create_temp(target.parent, f".{target.name[:_TEMP_PREFIX_MAX]}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
