@@ -88,7 +88,7 @@ async def _check_certificates(site: Site, certificates: SiteCertificates, timeou
 # Signals that stop a scan early but keep what it measured; the exit code is 128 + the number.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # After a stop, probes still in flight get this long to release their sockets.
-CANCEL_GRACE_S = 2.0
+CANCEL_GRACE_S = 0.5
 
 
 class Collector:
