@@ -38,12 +38,12 @@ def silent_server() -> Iterator[socket.socket]:
         yield server
 
 
-def write_scan_files(folder: Path, slow: int, closed: int) -> tuple[Path, Path]:
+def write_scan_files(folder: Path, slow: int, closed: int, probe: str = "ssh") -> tuple[Path, Path]:
     profile = folder / "profile.yaml"
     profile.write_text(
         "name: stoppable\nrole: sensor\nflows:\n"
-        f"  - {{id: slow-ssh, purpose: waits for a banner, protocol: SSH, transport: tcp, port: {slow},"
-        " direction: out, peer: console, probe: ssh}\n"
+        f"  - {{id: slow-ssh, purpose: waits for an answer, protocol: SSH, transport: tcp, port: {slow},"
+        f" direction: out, peer: console, probe: {probe}}}\n"
         f"  - {{id: quick-a, purpose: closed port, protocol: TCP, transport: tcp, port: {closed},"
         " direction: out, peer: console, probe: tcp}\n"
         f"  - {{id: quick-b, purpose: closed port, protocol: TCP, transport: tcp, port: {closed},"
@@ -90,6 +90,27 @@ def test_a_stopped_scan_writes_every_format_with_the_finished_flows(
     assert report["run"]["options"]["interrupted"] == signum.name
     assert "interrupted" in out and "quick-a" in out  # the table went to stdout too
     assert f"interrupted by {signum.name}" in err and "Traceback" not in err
+
+
+def test_a_blocking_probe_thread_does_not_hold_up_a_stopped_scan(silent_server: socket.socket,
+                                                                 tmp_path: Path) -> None:
+    # The LDAP probe talks through ldap3 in a thread: a stop must abort it, not wait out its 30 s.
+    profile, site = write_scan_files(tmp_path, silent_server.getsockname()[1], closed_port(), probe="ldap")
+    proc = start(["scan", "-p", str(profile), "-s", str(site), "--timeout", str(SLOW_TIMEOUT_S), "--no-raw",
+                  "-f", "json", "-o", "r.json"], tmp_path)
+    try:
+        connection, _ = silent_server.accept()
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+        connection.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 8
+    by_flow = {r["flow"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert by_flow["slow-ssh"]["reason"] == "interrupted" and by_flow["quick-a"]["reason"] == "refused"
 
 
 def test_sigterm_outside_a_scan_is_exit_143_in_one_line(monkeypatch: pytest.MonkeyPatch,
