@@ -159,9 +159,9 @@ def write_text_file(target: Path, text: str, label: str) -> None:
 
 def stdout_text(text: str) -> str:
     """Text for stdout: line breaks (LF, CR LF) kept, every other control and bidi character escaped."""
-    lines = text.split("\n")
-    return "\n".join(terminal_text(line[:-1]) + "\r" if line.endswith("\r") else terminal_text(line)
-                     for line in lines)
+    *lines, last = text.split("\n")
+    shown = [terminal_text(line[:-1]) + "\r" if line.endswith("\r") else terminal_text(line) for line in lines]
+    return "\n".join([*shown, terminal_text(last)])  # a CR is kept only as the first half of CR LF
 
 
 def json_stdout_text(text: str) -> str:

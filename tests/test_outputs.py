@@ -175,4 +175,4 @@ def test_check_target_refusals_are_one_line_usage_errors(tmp_path: Path) -> None
 
 
 def test_stdout_text_keeps_line_breaks_and_shows_everything_else() -> None:
-    assert stdout_text("a,b\r\nc\x1b[2J\u202e\x9b\n\rx\r") == "a,b\r\nc\\x1b[2J\\u202e\\x9b\n\\x0dx\r"
+    assert stdout_text("a,b\r\nc\x1b[2J\u202e\x9b\n\rx\r") == "a,b\r\nc\\x1b[2J\\u202e\\x9b\n\\x0dx\\x0d"
