@@ -186,7 +186,6 @@ def write_outputs(report: Report, formats: list[str], output: str | None) -> Non
     outputs.write(report)
 
 
-
 def cmd_profiles(args: argparse.Namespace) -> int:
     from netcheck.profiles import builtin_profiles, load_profile
 

@@ -8,7 +8,6 @@ import contextlib
 import os
 import secrets
 import signal
-from pathlib import Path
 from typing import Any, TextIO
 
 from netcheck.errors import UsageError
@@ -16,10 +15,8 @@ from netcheck.listen import tokens
 from netcheck.listen.endpoints import check_addresses, default_addresses, role_endpoints
 from netcheck.listen.receipt import receipt_dict, write_receipt
 from netcheck.listen.server import Endpoint, Listener, ProbeRecord
-from netcheck.outputs import check_folder, check_target
+from netcheck.outputs import DEFAULT_REPORTS_DIR, check_folder, check_target, signals_deferred
 from netcheck.render.escape import terminal_text
-
-DEFAULT_REPORTS_DIR = Path("reports")
 
 
 def probe_line(record: ProbeRecord, flows: tuple[str, ...]) -> str:
@@ -61,10 +58,11 @@ def run_listener(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for note in plan.notes:
         print(terminal_text(f"netcheck: {note}"), file=err)
     asyncio.run(_serve(listener, args.duration, err))
-    data = receipt_dict(listener, listener_id=secrets.token_hex(8), host=host_name(), profile=profile.name,
-                        role=profile.role, site=site.name if site else "", duration_s=args.duration,
-                        notes=plan.notes)
-    write_receipt(path, data)
+    with signals_deferred():  # listening is over: a late signal waits until the receipt is written
+        data = receipt_dict(listener, listener_id=secrets.token_hex(8), host=host_name(), profile=profile.name,
+                            role=profile.role, site=site.name if site else "", duration_s=args.duration,
+                            notes=plan.notes)
+        write_receipt(path, data)
     print(terminal_text(f"netcheck: {summary_line(data)}"), file=err)
     print(terminal_text(f"netcheck: wrote receipt: {path}"), file=err)
     if not listener.listening:
