@@ -176,3 +176,18 @@ def test_check_target_refusals_are_one_line_usage_errors(tmp_path: Path) -> None
 
 def test_stdout_text_keeps_line_breaks_and_shows_everything_else() -> None:
     assert stdout_text("a,b\r\nc\x1b[2J\u202e\x9b\n\rx\r") == "a,b\r\nc\\x1b[2J\\u202e\\x9b\n\\x0dx\\x0d"
+
+
+def test_cert_csr_writes_both_files_or_none(tmp_path: Path) -> None:
+    (tmp_path / "s.csr").write_text("an earlier CSR")
+    done = run(["cert", "csr", "--cn", "s.plant.example", "--o", "O", "--ou", "U", "--c", "DE",
+                "--key-out", "s.key", "--csr-out", "s.csr"], tmp_path)
+    assert "already exists" in one_line_refusal(done)
+    assert not (tmp_path / "s.key").exists()  # the new key was not written without its CSR
+    assert (tmp_path / "s.csr").read_text() == "an earlier CSR"
+    done = run(["cert", "csr", "--cn", "s.plant.example", "--o", "O", "--ou", "U", "--c", "DE",
+                "--key-out", "s.key", "--csr-out", "s.csr", "--force"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(tmp_path / "s.key").st_mode) == 0o600
+    assert (tmp_path / "s.csr").read_text().startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csr", "s.key"]

@@ -187,6 +187,10 @@ def _split(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializatio
     except OSError as exc:
         raise UsageError(f"{directory}: cannot create ({exc.strerror})") from None
     name = args.name or args.input.stem
+    planned = [directory / f"{name}.crt"] + [directory / f"{name}.key"] * (bundle.key is not None) \
+        + [directory / f"{name}-chain.pem"] * bool(chain)
+    for target in planned:  # every file can be written, or none is
+        check_target(target, "output", exclusive=not args.force)
     written = [directory / f"{name}.crt"]
     write_file(written[0], _cert_pem([leaf]), force=args.force)
     if bundle.key is not None:
