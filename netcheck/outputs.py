@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import signal
@@ -138,14 +139,29 @@ def write_atomic(target: Path, data: bytes, *, secret: bool = False, exclusive: 
         if not secret:
             os.chmod(temp, _default_mode())
         if exclusive:
-            os.link(temp, target)  # fails with FileExistsError instead of replacing
-            os.unlink(temp)
+            if _link_new(temp, target):
+                os.unlink(temp)
         else:
             os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _link_new(temp: Path, target: Path) -> bool:
+    """Give `temp` the name `target` only if that name is free. True: linked (link() decides
+    atomically; `temp` remains to be removed); False: renamed, on a file system without hard links."""
+    try:
+        os.link(temp, target)  # FileExistsError instead of replacing
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+    if os.path.lexists(target):  # vfat, some network shares: check, then rename
+        raise FileExistsError(errno.EEXIST, "File exists", str(target))
+    os.replace(temp, target)
+    return False
 
 
 def write_text_file(target: Path, text: str, label: str) -> None:

@@ -191,3 +191,16 @@ def test_cert_csr_writes_both_files_or_none(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / "s.key").st_mode) == 0o600
     assert (tmp_path / "s.csr").read_text().startswith("-----BEGIN CERTIFICATE REQUEST-----")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csr", "s.key"]
+
+
+def test_no_clobber_on_a_file_system_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # what vfat answers to link()
+
+    monkeypatch.setattr(os, "link", no_links)
+    write_atomic(tmp_path / "new.crt", b"cert", exclusive=True)
+    assert (tmp_path / "new.crt").read_bytes() == b"cert"
+    with pytest.raises(FileExistsError):
+        write_atomic(tmp_path / "new.crt", b"other", exclusive=True)
+    assert (tmp_path / "new.crt").read_bytes() == b"cert"
+    assert [p.name for p in tmp_path.iterdir()] == ["new.crt"]
