@@ -18,10 +18,10 @@ import secrets
 import signal
 import stat
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netcheck.errors import UsageError
 from netcheck.render.escape import json_visible, terminal_text
@@ -189,6 +189,37 @@ def write_stdout(text: str) -> None:
     sys.stdout.write(stdout_text(text))
 
 
+def _shown(value: Any) -> Any:
+    """Every string in a value (nested mappings and sequences included) through terminal_text."""
+    if isinstance(value, str):
+        return terminal_text(value)
+    if isinstance(value, Mapping):
+        return {_shown(key): _shown(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(item) for item in value]
+    return value
+
+
+def for_terminal(report: Report) -> Report:
+    """The report as a terminal may show it: every text a renderer could print already sanitised,
+    so even the colored table (whose own escape sequences cannot be filtered afterwards) carries
+    no escape sequence from the data. terminal_text is idempotent: renderers may apply it again."""
+    info = report.info
+    texts = ("version", "run_id", "host_name", "profile", "role", "site", "site_file", "started", "finished")
+    info_texts: dict[str, Any] = {name: _shown(getattr(info, name)) for name in texts}
+    info = replace(info, host_addresses=tuple(_shown(list(info.host_addresses))), **info_texts)
+    results = []
+    for result in report.results:
+        flow = result.flow
+        fields = ("id", "purpose", "protocol", "transport", "peer", "host", "probe", "role", "source",
+                  "destination", "note")
+        flow_texts: dict[str, Any] = {name: _shown(getattr(flow, name)) for name in fields}
+        shown_flow = replace(flow, **flow_texts)
+        results.append(replace(result, flow=shown_flow, detail=_shown(result.detail), address=_shown(result.address)))
+    certificates = None if report.certificates is None else _shown(report.certificates)
+    return replace(report, info=info, results=tuple(results), certificates=certificates)
+
+
 def _terminal_width() -> int:
     try:
         return os.get_terminal_size(sys.stdout.fileno()).columns
@@ -254,7 +285,7 @@ class ReportOutputs:
 
         if "table" in self.formats:
             color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-            table = render_terminal(report, color=color, width=max(120, _terminal_width()))
+            table = render_terminal(for_terminal(report), color=color, width=max(120, _terminal_width()))
             # With color the table carries its own escape sequences; without, nothing raw may pass.
             sys.stdout.write(table if color else stdout_text(table))
         for name in self.file_formats:

@@ -232,3 +232,47 @@ def test_cert_text_and_json_of_a_hostile_certificate(tmp_path: Path) -> None:
         assert_terminal_safe(done)
         assert done.returncode in (0, 1), done.stderr
     assert json.loads(done.stdout)["certificate"]  # JSON on stdout stays JSON
+
+
+# ---------------------------------------------------------------- a real terminal (colors and progress on)
+
+def run_in_a_terminal(args: list[str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    """Run netcheck on a pseudo-terminal, so it draws colors and live progress as for a person."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become netcheck
+        os.chdir(cwd)
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        os.execvpe(sys.executable, [sys.executable, "-m", "netcheck", *args], {**env, "PYTHONPATH": str(ROOT)})
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
+
+
+def test_the_colored_table_and_progress_on_a_terminal(tmp_path: Path, hostile_ssh: int, closed_port: int) -> None:
+    profile = write_profile(tmp_path, hostile_ssh, closed_port)
+    (tmp_path / "site.yaml").write_text(f"name: {quoted(NO_MARKUP)}\npeers:\n  console: 127.0.0.1\n")
+    code, shown = run_in_a_terminal(["scan", "-p", str(profile), "-s", "site.yaml", "--timeout", "2", "--no-raw"],
+                                    tmp_path)
+    assert code in (1, 2), shown
+    assert "\x1b[3" in shown or code == 2  # colors were on: this really was the terminal path
+    for attack in ("\x1b[2J", "\x1b]0;", "\x07", "\x9b", "\u202e", "\u2066"):
+        assert attack not in shown, f"{attack!r} reached the terminal"
