@@ -1,12 +1,13 @@
 """Every file netcheck writes goes through here: checked before the work starts, written atomically.
 
-- `check_target` refuses (exit 2, one line) a path that cannot be written - a missing folder,
-  /proc, a device, a read-only place - before a scan or a listener spends its time;
+- `check_target` refuses (exit 2, one line) a path that cannot be written - a folder that cannot
+  be created, /proc, a device, a read-only mount - before a scan or a listener spends its time;
 - `write_atomic` writes a temporary file in the target's folder, syncs it and renames it over
   the target (os.replace), so a crash or a signal never leaves half a report;
-- `ReportOutputs` is the one writer of a scan's formats (scan, demo, report); `write_text_output`
-  serves the single files of diff, merge, cert and listen;
-- whatever goes to stdout passes the terminal sanitiser (`stdout_text`).
+- `ReportOutputs` is the one writer of a scan's formats (scan, demo, report); `write_text_file`
+  serves the files of diff, merge, the demo and listen's receipt (cert outputs use `write_atomic`);
+- whatever goes to stdout passes the terminal sanitiser (`stdout_text`, `for_terminal`);
+- `signals_deferred` lets a late Ctrl-C or SIGTERM wait until finished reports are written.
 """
 
 from __future__ import annotations
