@@ -1,7 +1,8 @@
 """The command line: parse arguments, call the library, map errors to one line and an exit code.
 
 Exit codes: 0 every required flow passed (warnings allowed unless --strict), 1 a
-required flow failed, 2 usage or configuration error, 3 netcheck's own failure.
+required flow failed, 2 usage or configuration error, 3 netcheck's own failure,
+130 / 143 stopped by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 from netcheck import __version__
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import NetcheckError, UsageError
+from netcheck.render.escape import terminal_text
 
 if TYPE_CHECKING:
     from netcheck.engine import ScanHook
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
     from netcheck.profiles import Site
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-DEFAULT_REPORTS_DIR = Path("reports")
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal number, as shells report it
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -61,6 +64,8 @@ def add_vendor_option(parser: argparse.ArgumentParser) -> None:
 
 def check_formats(formats: list[str], output: str | None, vendor: str | None) -> None:
     """Refuse, before any work, the combinations write_outputs cannot honour."""
+    from netcheck.outputs import nagios_on_stdout
+
     if vendor and "firewall-request" not in formats:
         raise UsageError(f"--vendor {vendor} applies to the firewall-request format",
                          hint="add -f firewall-request")
@@ -69,13 +74,10 @@ def check_formats(formats: list[str], output: str | None, vendor: str | None) ->
                          hint="write the others to a folder: -o DIR/")
 
 
-def nagios_on_stdout(formats: list[str], output: str | None) -> bool:
-    """The nagios line owns stdout unless the table is there too, or -o names a file for it alone."""
-    return "nagios" in formats and "table" not in formats and (output in (None, "-") or len(formats) > 1)
-
-
 def _nagios_requested(argv: Sequence[str], args: argparse.Namespace | None) -> bool:
     """Whether a failure must be answered as a Nagios UNKNOWN (also when the arguments did not parse)."""
+    from netcheck.outputs import nagios_on_stdout
+
     if args is not None and isinstance(getattr(args, "format", None), list):
         return nagios_on_stdout(args.format, getattr(args, "output", None))
     values = [b for a, b in zip(argv, argv[1:], strict=False) if a in ("-f", "--format")]
@@ -90,7 +92,8 @@ def build_parser() -> ArgumentParser:
         description="Check that a site's firewalls pass the flows an OT security appliance needs, "
                     "by the protocol each flow really speaks.",
         epilog="Exit codes: 0 all required flows passed, 1 a required flow failed, "
-               "2 usage or configuration error, 3 internal error. " + NAGIOS_HELP,
+               "2 usage or configuration error, 3 internal error, 130/143 stopped by SIGINT/SIGTERM "
+               "(a scan still writes its reports, with the flows that finished). " + NAGIOS_HELP,
     )
     parser.add_argument("--version", action="version", version=f"netcheck {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -168,8 +171,9 @@ EXTENSIONS = [
 def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.engine import Limits
     from netcheck.model import Status
+    from netcheck.outputs import ReportOutputs, signals_deferred
     from netcheck.profiles import data_dir, load_profile, load_site
-    from netcheck.scan import ScanOptions, run_scan
+    from netcheck.scan import ScanOptions, interrupted_by, run_scan
 
     check_formats(args.format, args.output, args.vendor)
     profile = load_profile(args.profile)
@@ -183,6 +187,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         limits=Limits(timeout=args.timeout, concurrency=args.concurrency, per_host=args.per_host,
                       deadline=args.deadline),
         udp_tries=args.udp_tries, strict=args.strict)
+    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor)
+    outputs.check()  # an unwritable output is refused before any probe runs
     observer = None
     if sys.stderr.isatty() and not args.no_progress:
         from netcheck.progress import TtyProgress
@@ -193,7 +199,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if observer:
             observer.stop()
-    if write_outputs(report, args.format, args.output, args.vendor):
+    with signals_deferred():  # a signal now waits until the reports are written
+        nagios = outputs.write(report)
+    stopped = interrupted_by(report)
+    if stopped is not None:
+        _say(f"interrupted by {report.info.options['interrupted']}: the report holds the flows that finished")
+        return stopped
+    if nagios:
         from netcheck.render.nagios import nagios_state
 
         return int(nagios_state(report))
@@ -214,50 +226,11 @@ def write_outputs(report: Report, formats: list[str], output: str | None, vendor
     """table goes to stdout; file formats to --output or reports/<site>-<host>-<time>.<ext>.
 
     Returns whether the nagios line went to stdout: the caller then exits with the plugin's codes."""
-    from netcheck.render import FIREWALL_VENDORS, FORMATS
-    from netcheck.render.terminal import render_terminal, summary_line
+    from netcheck.outputs import ReportOutputs
 
-    nagios = nagios_on_stdout(formats, output)
-    file_formats = [name for name in formats if name != "table" and not (nagios and name == "nagios")]
-    if "table" in formats:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        width = max(120, _terminal_width())
-        sys.stdout.write(render_terminal(report, color=color, width=width))
-    for name in file_formats:
-        fmt = FIREWALL_VENDORS[vendor] if vendor and name == "firewall-request" else FORMATS[name]
-        text = fmt.renderer()(report)
-        if output == "-":
-            sys.stdout.write(text)
-            continue
-        target = _target_path(report, fmt.extension, output, single=len(file_formats) == 1)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write the {name} report to {target}: {exc.strerror or exc}",
-                             hint="choose another --output") from None
-        _say(f"wrote {name} report: {target}")
-    if nagios:  # last, so a file that cannot be written is answered by UNKNOWN alone
-        sys.stdout.write(FORMATS["nagios"].renderer()(report))
-    elif "table" not in formats:
-        _say(summary_line(report))
-    return nagios
-
-
-def _target_path(report: Report, extension: str, output: str | None, single: bool) -> Path:
-    if output and single and not Path(output).is_dir() and not output.endswith("/"):
-        return Path(output)
-    folder = Path(output) if output else DEFAULT_REPORTS_DIR
-    stamp = report.info.started.replace(":", "").replace("-", "")[:15]
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{report.info.site}-{report.info.host_name}")
-    return folder / f"netcheck-{safe}-{report.info.profile}-{stamp}.{extension}"
-
-
-def _terminal_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
-    except OSError:
-        return 160
+    outputs = ReportOutputs(tuple(formats), output, vendor)
+    outputs.check()
+    return outputs.write(report)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -265,15 +238,15 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
     if args.name:
         profile = load_profile(args.name)
-        print(f"{profile.name} (role {profile.role}): {profile.description}")
+        _out(f"{profile.name} (role {profile.role}): {profile.description}")
         for flow in profile.flows:
             optional = "" if flow.required else " (optional)"
-            print(f"  {flow.id:<18} {flow.direction.value:<3} {flow.transport}/{str(flow.port):<11} "
-                  f"peer {flow.peer:<10} probe {flow.probe:<8} {flow.purpose}{optional}")
+            _out(f"  {flow.id:<18} {flow.direction.value:<3} {flow.transport}/{str(flow.port):<11} "
+                 f"peer {flow.peer:<10} probe {flow.probe:<8} {flow.purpose}{optional}")
         return EXIT_OK
     for name, path in builtin_profiles().items():
         profile = load_profile(str(path))
-        print(f"{name:<8} {len(profile.flows):>2} flows  {profile.description}")
+        _out(f"{name:<8} {len(profile.flows):>2} flows  {profile.description}")
     return EXIT_OK
 
 
@@ -284,10 +257,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.file:
         loaded = load_site(path, against) if against else load_any(path)
         if isinstance(loaded, Profile):
-            print(f"{path}: valid profile '{loaded.name}' ({len(loaded.flows)} flows)")
+            _out(f"{path}: valid profile '{loaded.name}' ({len(loaded.flows)} flows)")
         else:
             hosts = sum(len(h) for h in loaded.peers.values())
-            print(f"{path}: valid site '{loaded.name}' ({len(loaded.peers)} peers, {hosts} hosts)")
+            _out(f"{path}: valid site '{loaded.name}' ({len(loaded.peers)} peers, {hosts} hosts)")
     return EXIT_OK
 
 
@@ -300,15 +273,44 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 
+def _out(text: str) -> None:
+    """A line of data on stdout; names and descriptions come from files, so they are sanitised."""
+    print(terminal_text(text))
+
+
 def _say(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
+    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
+
+
+def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`--debug` after the sub-command means the same as before it (`netcheck scan --debug ...`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                if "--debug" not in sub._option_string_actions:
+                    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                     help="show tracebacks of internal errors")
+                _accept_debug_everywhere(sub)
+
+
+class Terminated(BaseException):
+    """SIGTERM outside a scan's own handling: stop like Ctrl-C does (not an Exception, so nothing swallows it)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _accept_debug_everywhere(parser)
     arguments = list(argv if argv is not None else sys.argv[1:])
     debug = "--debug" in arguments
     args: argparse.Namespace | None = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding application): leave its signals alone
+        previous = None
     try:
         args = parser.parse_args(arguments)
         if not getattr(args, "func", None):
@@ -317,27 +319,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except NetcheckError as exc:
-        print(f"netcheck: error: {exc.one_line()}", file=sys.stderr)
+        # One line whatever the message holds: CR, LF and escape sequences are shown, never obeyed.
+        print(terminal_text(f"netcheck: error: {exc.one_line()}"), file=sys.stderr)
         if _nagios_requested(arguments, args):
             return _nagios_unknown(exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
         print("netcheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGINT
+    except Terminated:
+        print("netcheck: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_SIGTERM
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the boundary: never a traceback unless asked for
         if debug:
             raise
-        print(f"netcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(terminal_text(f"netcheck: internal error: {type(exc).__name__}: {exc} "
+                            "(rerun with --debug for the traceback)"), file=sys.stderr)
         if _nagios_requested(arguments, args):
             return _nagios_unknown(f"internal error: {type(exc).__name__}: {exc}")
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _nagios_unknown(message: str) -> int:
+    from netcheck.outputs import stdout_text
     from netcheck.render.nagios import NagiosState, render_nagios_unknown
 
-    sys.stdout.write(render_nagios_unknown(message))
+    sys.stdout.write(stdout_text(render_nagios_unknown(message)))
     return int(NagiosState.UNKNOWN)

@@ -140,23 +140,40 @@ def _check_types(report: Report, path: Path) -> None:
 # ---------------------------------------------------------------- writing
 
 def _say(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
+    from netcheck.render.escape import terminal_text
+
+    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
+
+
+def _single_target(output: str | None, single: bool) -> Path | None:
+    if output and output != "-" and single and not Path(output).is_dir() and not output.endswith("/"):
+        return Path(output)
+    return None
+
+
+def _check_output(output: str | None, single: bool, label: str) -> None:
+    """Refuse an unwritable --output before any work (netcheck.outputs)."""
+    from netcheck.outputs import DEFAULT_REPORTS_DIR, check_folder, check_target
+
+    if output == "-":
+        return
+    target = _single_target(output, single)
+    if target is not None:
+        check_target(target, label)
+    else:
+        check_folder(Path(output) if output else DEFAULT_REPORTS_DIR, label)
 
 
 def _write(text: str, output: str | None, default_name: str, single: bool, label: str) -> None:
-    """To stdout ('-'), a file (--output with one format), or a folder (default reports/)."""
+    """To stdout ('-', sanitised), a file (--output with one format), or a folder (default reports/);
+    files are written atomically (netcheck.outputs)."""
+    from netcheck.outputs import DEFAULT_REPORTS_DIR, write_stdout, write_text_file
+
     if output == "-":
-        sys.stdout.write(text)
+        write_stdout(text)
         return
-    if output and single and not Path(output).is_dir() and not output.endswith("/"):
-        target = Path(output)
-    else:
-        target = (Path(output) if output else Path("reports")) / default_name
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    target = _single_target(output, single) or (Path(output) if output else DEFAULT_REPORTS_DIR) / default_name
+    write_text_file(target, text, label)
     _say(f"wrote {label}: {target}")
 
 
@@ -181,6 +198,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from netcheck.render.diff import DIFF_FORMATS, diff_reports
 
+    if args.output and args.output != "-":
+        if Path(args.output).is_dir():
+            raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
+        _check_output(args.output, True, f"{args.format} diff")
     old, new = load_report(args.old), load_report(args.new)
     if (old.info.host_name, old.info.profile) != (new.info.host_name, new.info.profile):
         _say(f"note: comparing different runs: {old.info.host_name} ({old.info.profile}) "
@@ -189,17 +210,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     render, _extension = DIFF_FORMATS[args.format]
     text = render(diff)
     if args.output and args.output != "-":
-        if Path(args.output).is_dir():
-            raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
         _write(text, args.output, "", True, f"{args.format} diff")
     else:
-        sys.stdout.write(text)
+        _write(text, "-", "", True, f"{args.format} diff")
     return 1 if diff.worse else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from netcheck.render.fleet import FLEET_FORMATS, build_fleet
 
+    _check_output(args.output, len(args.format) == 1, "fleet matrix")
     fleet = build_fleet([(str(path), load_report(path)) for path in args.reports])
     for note in fleet.notes:
         _say(f"note: {note}")

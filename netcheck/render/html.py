@@ -21,7 +21,7 @@ from typing import Any
 from netcheck.model import REASON_TEXT, Report, Result, Status
 from netcheck.remediation import remediation
 from netcheck.render.certificates import CertSection, certificate_sections
-from netcheck.render.escape import printable
+from netcheck.render.escape import json_visible, printable, visible_bidi
 from netcheck.render.firewall import FirewallRule, firewall_rules
 from netcheck.render.terminal import path_text, summary_line
 from netcheck.render.views import grouped_by_peer, latency_label, port_label
@@ -41,9 +41,10 @@ def environment() -> Any:
     import markupsafe
 
     def finalize(value: Any) -> Any:
-        # Network text may carry NUL, ESC and friends: drop them before autoescaping.
+        # Network text may carry NUL, ESC and friends: drop them before autoescaping; bidirectional
+        # overrides (U+202E ...) would reorder what the reader sees: show them as \u202e instead.
         if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
-            return printable(value)
+            return visible_bidi(printable(value))
         return value
 
     env = jinja2.Environment(
@@ -55,6 +56,7 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["visible"] = finalize  # for items a filter such as join() would escape before finalize
     return env
 
 
@@ -65,7 +67,7 @@ def template_text(name: str) -> str:
 
 def json_for_script(data: Any) -> str:
     """JSON that cannot close or comment its <script> element (< > & as \\u escapes)."""
-    text = json.dumps(data, indent=1, sort_keys=False, default=str, ensure_ascii=False)
+    text = json_visible(json.dumps(data, indent=1, sort_keys=False, default=str, ensure_ascii=False))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
