@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Sequence
 from netcheck import __version__
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import NetcheckError, UsageError
+from netcheck.messages import say
 from netcheck.render.escape import terminal_text
 
 if TYPE_CHECKING:
     from netcheck.engine import ScanHook
-    from netcheck.model import Report
     from netcheck.profiles import Site
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -63,7 +63,7 @@ def add_vendor_option(parser: argparse.ArgumentParser) -> None:
 
 
 def check_formats(formats: list[str], output: str | None, vendor: str | None) -> None:
-    """Refuse, before any work, the combinations write_outputs cannot honour."""
+    """Refuse, before any work, the combinations ReportOutputs cannot honour."""
     from netcheck.outputs import nagios_on_stdout
 
     if vendor and "firewall-request" not in formats:
@@ -172,15 +172,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.engine import Limits
     from netcheck.model import Status
     from netcheck.outputs import ReportOutputs, signals_deferred
-    from netcheck.profiles import data_dir, load_profile, load_site
-    from netcheck.scan import ScanOptions, interrupted_by, run_scan
+    from netcheck.profiles import load_profile, load_site
+    from netcheck.scanner import ScanOptions, interrupted_by, loopback_site_path, run_scan
 
     check_formats(args.format, args.output, args.vendor)
     profile = load_profile(args.profile)
     site_path = args.site
     if site_path is None:
-        site_path = data_dir("examples") / "loopback.yaml"
-        _say("no --site given: scanning the built-in loopback sample site (127.0.0.1); "
+        site_path = loopback_site_path()
+        say("no --site given: scanning the built-in loopback sample site (127.0.0.1); "
              "pass --site FILE for a real site")
     site = load_site(site_path, profile)
     options = ScanOptions(
@@ -203,7 +203,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         nagios = outputs.write(report)
     stopped = interrupted_by(report)
     if stopped is not None:
-        _say(f"interrupted by {report.info.options['interrupted']}: the report holds the flows that finished")
+        say(f"interrupted by {report.info.options['interrupted']}: the report holds the flows that finished")
         return stopped
     if nagios:
         from netcheck.render.nagios import nagios_state
@@ -213,24 +213,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def scan_hooks(args: argparse.Namespace, site: Site) -> list[ScanHook]:
-    """What extensions add to a scan from their scan options (e.g. the far-side listener, raw diagnosis)."""
-    hooks: list[ScanHook] = []
+    """The typed scan options of --listener and --no-raw (listen/cli.py adds them), plus what other
+    extensions add to a scan from their own scan options."""
+    from netcheck.scanner import scan_hooks as option_hooks
+
+    hooks: list[ScanHook] = option_hooks(site, listener_peers=getattr(args, "listener", None) or (),
+                                         raw=not getattr(args, "no_raw", False), env=os.environ, notice=say)
     for module in EXTENSIONS:
         make = getattr(importlib.import_module(module), "scan_hooks", None)
         if make is not None:
             hooks.extend(make(args, site))
     return hooks
-
-
-def write_outputs(report: Report, formats: list[str], output: str | None, vendor: str | None = None) -> bool:
-    """table goes to stdout; file formats to --output or reports/<site>-<host>-<time>.<ext>.
-
-    Returns whether the nagios line went to stdout: the caller then exits with the plugin's codes."""
-    from netcheck.outputs import ReportOutputs
-
-    outputs = ReportOutputs(tuple(formats), output, vendor)
-    outputs.check()
-    return outputs.write(report)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -273,13 +266,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 
+def exit_code(error: NetcheckError) -> int:
+    """The exit code of one of netcheck's errors: 2 for bad arguments or input, else 3."""
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_INTERNAL
+
+
 def _out(text: str) -> None:
     """A line of data on stdout; names and descriptions come from files, so they are sanitised."""
     print(terminal_text(text))
-
-
-def _say(text: str) -> None:
-    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
 
 
 def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -323,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(terminal_text(f"netcheck: error: {exc.one_line()}"), file=sys.stderr)
         if _nagios_requested(arguments, args):
             return _nagios_unknown(exc.one_line())
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("netcheck: interrupted", file=sys.stderr)
         return EXIT_SIGINT

@@ -6,7 +6,7 @@ sensor profile is scanned with the listener. Two flows are blocked on purpose so
 reports show failures and their remediation:
 - tunnel (TCP 9000): nothing listens there -> refused (a TCP reset);
 - syslog (UDP 514): a socket that swallows datagrams -> blocked (what a silent firewall does).
-The demo exits 0 when exactly those two fail, so it doubles as a self-test of an install.
+`netcheck demo` exits 0 when exactly those two fail, so it doubles as a self-test of an install.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from netcheck.render.escape import terminal_text
+
+if TYPE_CHECKING:
+    from netcheck.model import Report
 
 OFFSETS = (20000, 30000, 40000)  # the first one whose ports are all free is used
 RANGE_WIDTH = 8  # a documented port range becomes this many ports (all sampled)
@@ -152,7 +155,16 @@ class BackgroundListener:
             await self.listener.close()
 
 
-def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
+@dataclass(frozen=True)
+class DemoOutcome:
+    """The demo's report (listener receipt joined), and whether exactly the two planned flows failed."""
+
+    report: Report
+    as_designed: bool
+
+
+def run_demo(output: Path, out: TextIO, err: TextIO) -> DemoOutcome:
+    """Run the demo, writing its files into `output`; the table and epilogue go to `out`, notes to `err`."""
     import yaml
 
     from netcheck.listen import tokens
@@ -160,7 +172,7 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
     from netcheck.listen.server import Endpoint, Listener
     from netcheck.outputs import ReportOutputs, check_folder, signals_deferred, write_text_file
     from netcheck.render import FORMATS
-    from netcheck.scan import interrupted_by
+    from netcheck.scanner import interrupted_by
 
     started = time.monotonic()
     key = tokens.key_from_env(os.environ)
@@ -184,18 +196,17 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
         write_receipt(output / "demo-receipt.json", receipt)
         report = join_receipt(report, receipt)
         ReportOutputs(tuple(available_formats(report, FORMATS, err)), f"{output}/").write(report)
-    stopped = interrupted_by(report)
-    if stopped is not None:
+    if interrupted_by(report) is not None:
         print(f"netcheck demo: interrupted by {report.info.options['interrupted']}; the reports of what finished "
               f"are in {output}/", file=err)
-        return stopped
+        return DemoOutcome(report, False)
     ok = _epilogue(report, out)
     print(f"netcheck demo: finished in {time.monotonic() - started:.1f} s; reports, the site file and the "
           f"listener receipt are in {output}/", file=err)
-    return 0 if ok else 1
+    return DemoOutcome(report, ok)
 
 
-def available_formats(report: Any, formats: dict[str, Any], err: TextIO) -> list[str]:
+def available_formats(report: Report, formats: dict[str, Any], err: TextIO) -> list[str]:
     """table and json, plus html and the firewall request when registered and their libraries
     (jinja2, ...) are installed: a trial render finds out, since renderers import lazily."""
     chosen = ["table", "json"]
@@ -211,20 +222,19 @@ def available_formats(report: Any, formats: dict[str, Any], err: TextIO) -> list
     return chosen
 
 
-def _scan(site_path: Path) -> Any:
+def _scan(site_path: Path) -> Report:
     from netcheck.engine import Limits
-    from netcheck.listen.scanning import ListenerChoice, listener_peers
     from netcheck.profiles import load_profile, load_site
-    from netcheck.scan import ScanOptions, run_scan
+    from netcheck.scanner import ScanOptions, run_scan, scan_hooks
 
     profile = load_profile("sensor")
     site = load_site(site_path, profile)
     options = ScanOptions(limits=Limits(timeout=DEMO_TIMEOUT_S, deadline=30))
     return run_scan(profile, site, str(site_path), options, env=dict(os.environ),
-                    hooks=[ListenerChoice(listener_peers(None, site))])
+                    hooks=scan_hooks(site, raw=False, env=os.environ))  # the site's `listener: true` peers
 
 
-def _epilogue(report: Any, out: TextIO) -> bool:
+def _epilogue(report: Report, out: TextIO) -> bool:
     """Explain the deliberate failures and their fix; True when the demo behaved as designed."""
     from netcheck.model import Status
     from netcheck.remediation import remediation

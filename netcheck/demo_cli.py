@@ -15,12 +15,19 @@ def add_parser(commands: Any) -> None:
                     "network), scan them with the sensor profile, and write the reports. Two flows are "
                     "blocked on purpose (tunnel: nothing listens; syslog: datagrams are swallowed) so the "
                     "reports show failures and their remediation. Exit 0 when the demo behaved as designed.")
-    demo.add_argument("--output", "-o", type=Path, default=Path("reports"),
+    from netcheck.outputs import DEFAULT_REPORTS_DIR
+
+    demo.add_argument("--output", "-o", type=Path, default=DEFAULT_REPORTS_DIR,
                       help="folder for the reports, the demo site file and the listener receipt (default reports/)")
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from netcheck.demo import run_demo
+    from netcheck.scanner import interrupted_by
 
-    return run_demo(args.output, out=sys.stdout, err=sys.stderr)
+    outcome = run_demo(args.output, out=sys.stdout, err=sys.stderr)
+    stopped = interrupted_by(outcome.report)
+    if stopped is not None:
+        return stopped
+    return 0 if outcome.as_designed else 1

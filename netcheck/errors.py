@@ -1,4 +1,5 @@
-"""Typed exceptions that carry evidence; the CLI turns them into one line and an exit code."""
+"""Typed exceptions that carry evidence; the CLI turns them into one line and an exit code
+(cli.exit_code: UsageError and ConfigError 2, any other NetcheckError 3)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,14 @@ from pathlib import Path
 
 
 class NetcheckError(Exception):
-    """Base of netcheck's own errors. `exit_code` is what the CLI exits with."""
-
-    exit_code = 3
+    """Base of netcheck's own errors: netcheck itself could not do its job."""
 
     def one_line(self) -> str:
         return str(self)
 
 
 class UsageError(NetcheckError):
-    """A bad argument or unusable input: exit 2."""
-
-    exit_code = 2
+    """A bad argument or unusable input."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

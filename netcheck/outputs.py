@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netcheck.errors import UsageError
+from netcheck.messages import say
 from netcheck.render.escape import json_visible, terminal_text
 
 if TYPE_CHECKING:
@@ -54,10 +55,6 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(signum, handler)
         if caught:
             signal.raise_signal(caught[0])
-
-
-def _say(text: str) -> None:
-    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
 
 
 def _reason(exc: OSError) -> str:
@@ -310,9 +307,9 @@ class ReportOutputs:
                 continue
             target = self.target(report, fmt.extension)
             write_text_file(target, text, f"{name} report")
-            _say(f"wrote {name} report: {target}")
+            say(f"wrote {name} report: {target}")
         if self.nagios_on_stdout:  # last, so a file that cannot be written is answered by UNKNOWN alone
             sys.stdout.write(stdout_text(FORMATS["nagios"].renderer()(report)))
         elif "table" not in self.formats:
-            _say(summary_line(report))
+            say(summary_line(report))
         return self.nagios_on_stdout

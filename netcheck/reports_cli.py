@@ -8,12 +8,12 @@ Exit codes: report and merge 0 once written; diff 1 when a flow got worse, else 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netcheck.errors import ConfigError, UsageError
+from netcheck.messages import say
 
 if TYPE_CHECKING:
     from netcheck.model import Report
@@ -139,12 +139,6 @@ def _check_types(report: Report, path: Path) -> None:
 
 # ---------------------------------------------------------------- writing
 
-def _say(text: str) -> None:
-    from netcheck.render.escape import terminal_text
-
-    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
-
-
 def _single_target(output: str | None, single: bool) -> Path | None:
     if output and output != "-" and single and not Path(output).is_dir() and not output.endswith("/"):
         return Path(output)
@@ -174,21 +168,24 @@ def _write(text: str, output: str | None, default_name: str, single: bool, label
         return
     target = _single_target(output, single) or (Path(output) if output else DEFAULT_REPORTS_DIR) / default_name
     write_text_file(target, text, label)
-    _say(f"wrote {label}: {target}")
+    say(f"wrote {label}: {target}")
 
 
 # ---------------------------------------------------------------- commands
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from netcheck.cli import check_formats, write_outputs
+    from netcheck.cli import check_formats
+    from netcheck.outputs import ReportOutputs
 
     check_formats(args.format, args.output, args.vendor)
+    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor)
+    outputs.check()  # an unwritable output is refused before any work
     report = load_report(args.result)
     if args.receipt:
         from netcheck.listen.receipt import join_receipt, load_receipt
 
         report = join_receipt(report, load_receipt(args.receipt))
-    if write_outputs(report, args.format, args.output, args.vendor):
+    if outputs.write(report):
         from netcheck.render.nagios import nagios_state
 
         return int(nagios_state(report))
@@ -204,7 +201,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         _check_output(args.output, True, f"{args.format} diff")
     old, new = load_report(args.old), load_report(args.new)
     if (old.info.host_name, old.info.profile) != (new.info.host_name, new.info.profile):
-        _say(f"note: comparing different runs: {old.info.host_name} ({old.info.profile}) "
+        say(f"note: comparing different runs: {old.info.host_name} ({old.info.profile}) "
              f"and {new.info.host_name} ({new.info.profile})")
     diff = diff_reports(old, new)
     render, _extension = DIFF_FORMATS[args.format]
@@ -222,12 +219,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     _check_output(args.output, len(args.format) == 1, "fleet matrix")
     fleet = build_fleet([(str(path), load_report(path)) for path in args.reports])
     for note in fleet.notes:
-        _say(f"note: {note}")
+        say(f"note: {note}")
     stamp = max(host.report.info.started for host in fleet.hosts).replace(":", "").replace("-", "")[:15]
     for name in args.format:
         render, extension = FLEET_FORMATS[name]
         _write(render(fleet), args.output, f"netcheck-fleet-{stamp}.{extension}", len(args.format) == 1,
                f"{name} fleet matrix")
-    _say(f"{len(fleet.hosts)} hosts, {len(fleet.columns)} flows: "
+    say(f"{len(fleet.hosts)} hosts, {len(fleet.columns)} flows: "
          + ", ".join(f"{n} {verdict}" for verdict, n in fleet.counts().items() if n))
     return 0

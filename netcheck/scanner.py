@@ -1,27 +1,45 @@
 """One scan from start to end: plan the flows, probe them, check the site's certificates
-alongside, and build the Report. The CLI only parses arguments and writes outputs."""
+alongside, and build the Report. The CLI only parses arguments and writes outputs.
+
+`scan_async` is the implementation and `scan` wraps it with asyncio.run; both are re-exported
+as `netcheck.scan` / `netcheck.scan_async`. Options are typed keyword arguments (`ScanKeywords`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from netcheck import __version__
-from netcheck.engine import Limits, Observer, ScanHook, scan
+from netcheck.engine import Limits, Observer, ScanHook
+from netcheck.engine import scan as probe_flows
 from netcheck.hostinfo import host_name, local_addresses
 from netcheck.model import Flow, Reason, Report, Result, RunInfo, Status
 from netcheck.plan import plan
 from netcheck.probes import ProbeContext
-from netcheck.profiles import Profile, Site
+from netcheck.profiles import Profile, Site, data_dir, load_profile, load_site
 from netcheck.timeutil import utc_now_iso
+
+if TYPE_CHECKING:
+    from netcheck.certs.run import CheckInput
+    from netcheck.httpfetch import Proxy
+
+# The site scanned when none is given: every peer on 127.0.0.1.
+LOOPBACK_SITE = ("examples", "loopback.yaml")
+Notice = Callable[[str], None]
+
+
+def loopback_site_path() -> Path:
+    return data_dir(LOOPBACK_SITE[0]) / LOOPBACK_SITE[1]
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,7 @@ class ScanOptions:
 class SiteCertificates:
     """The appliance certificates a site file lists, ready to check (passphrases resolved)."""
 
-    inputs: list[Any]  # netcheck.certs.run.CheckInput; typed loosely to keep cryptography out of start-up
+    inputs: list[CheckInput]
     crl_urls: tuple[str, ...]
 
 
@@ -65,7 +83,7 @@ def with_crl_urls(site: Site, urls: Sequence[str]) -> Site:
     return replace(site, peers={**site.peers, "crl": merged})
 
 
-def _certificate_proxy(site: Site) -> Any:
+def _certificate_proxy(site: Site) -> Proxy | None:
     """The proxy the certificate check downloads CRLs through: the site's, when settings.crl.via_proxy."""
     proxies = site.peers.get("proxy", ())
     if not (site.settings.get("crl", {}).get("via_proxy") and proxies):
@@ -77,11 +95,11 @@ def _certificate_proxy(site: Site) -> Any:
 
 async def _check_certificates(site: Site, certificates: SiteCertificates, timeout: float) -> dict[str, Any]:
     from netcheck.certs.render import site_json
-    from netcheck.certs.run import check_site
+    from netcheck.certs.run import check_site_async
 
-    # check_site runs its own event loop for the CRL downloads: give it a thread of its own.
-    result = await asyncio.to_thread(
-        check_site, site.name, certificates.inputs, proxy=_certificate_proxy(site), crl_timeout=timeout)
+    # In this event loop, beside the probes: the CRL downloads overlap the scan.
+    result = await check_site_async(site.name, certificates.inputs, proxy=_certificate_proxy(site),
+                                    crl_timeout=timeout)
     return site_json(result)
 
 
@@ -137,10 +155,12 @@ class _Outcome:
 
 
 async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, observer: Observer | None,
-               hooks: Sequence[ScanHook], site: Site, certificates: SiteCertificates | None) -> _Outcome:
-    """Probe (and check certificates) until done, or until SIGINT/SIGTERM: then keep what finished."""
+               hooks: Sequence[ScanHook], site: Site, certificates: SiteCertificates | None,
+               stop_on_signals: bool) -> _Outcome:
+    """Probe (and check certificates) until done, or until SIGINT/SIGTERM (when `stop_on_signals`,
+    the CLI's choice: a library caller's loop keeps its own signal handling): then keep what finished."""
     collector = Collector(observer)
-    probing = asyncio.ensure_future(scan(flows, ctx, options.limits, collector, hooks))
+    probing = asyncio.ensure_future(probe_flows(flows, ctx, options.limits, collector, hooks))
     checking = (asyncio.ensure_future(_check_certificates(site, certificates, options.limits.timeout))
                 if certificates is not None else None)
     tasks = [task for task in (probing, checking) if task is not None]
@@ -155,7 +175,7 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
 
     loop = asyncio.get_running_loop()
     installed: dict[signal.Signals, Any] = {}
-    for signum in STOP_SIGNALS:
+    for signum in STOP_SIGNALS if stop_on_signals else ():
         previous = signal.getsignal(signum)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(signum, stop, signum)
@@ -188,11 +208,12 @@ async def _cancel_the_rest() -> None:
         await asyncio.wait(rest, timeout=CANCEL_GRACE_S)
 
 
-def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions, *, env: Mapping[str, str],
-             observer: Observer | None = None, hooks: Sequence[ScanHook] = ()) -> Report:
-    """Plan, probe and build the Report. SIGINT or SIGTERM during the probing stops it early: the
-    report then keeps the finished flows, marks the rest error/interrupted, and names the signal
-    in `info.options["interrupted"]` (see `interrupted_by`)."""
+async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, env: Mapping[str, str],
+                         observer: Observer | None = None, hooks: Sequence[ScanHook] = (),
+                         site_file: str | None = None, stop_on_signals: bool = False) -> Report:
+    """Plan, probe and build the Report, in the running event loop. With `stop_on_signals`, SIGINT
+    or SIGTERM during the probing stops it early: the report then keeps the finished flows, marks
+    the rest error/interrupted, and names the signal in `info.options["interrupted"]` (see `interrupted_by`)."""
     certificates = site_certificates(site, env)
     if certificates:
         site = with_crl_urls(site, certificates.crl_urls)
@@ -201,16 +222,112 @@ def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions,
     ctx = ProbeContext(timeout=options.limits.timeout, run_id=run_id, udp_tries=options.udp_tries, env=env,
                        settings={"peers": site.peers, "site": site})
     started = utc_now_iso()
-    outcome = asyncio.run(_run(flows, ctx, options, observer, hooks, site, certificates))
+    outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
     run_options = options.as_dict()
     if outcome.stopped_by:
         run_options["interrupted"] = outcome.stopped_by
     info = RunInfo(
         version=__version__, run_id=run_id, host_name=host_name(), host_addresses=local_addresses(),
-        profile=profile.name, role=profile.role, site=site.name, site_file=site_file,
+        profile=profile.name, role=profile.role, site=site.name, site_file=site_file or site.path,
         started=started, finished=utc_now_iso(), options=run_options,
     )
     return Report.build(info, outcome.results, outcome.certificates)
+
+
+def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions, *, env: Mapping[str, str],
+             observer: Observer | None = None, hooks: Sequence[ScanHook] = ()) -> Report:
+    """The command line's scan: its own event loop, and SIGINT/SIGTERM stop it keeping what finished."""
+    return asyncio.run(run_scan_async(profile, site, options, env=env, observer=observer, hooks=hooks,
+                                      site_file=site_file, stop_on_signals=True))
+
+
+# ---------------------------------------------------------------- the public API
+
+
+class ScanKeywords(TypedDict, total=False):
+    """The keyword options of `scan` (and `scan_async`, which spells them out with their defaults)."""
+
+    timeout: float
+    deadline: float
+    concurrency: int
+    per_host: int
+    udp_tries: int
+    strict: bool
+    listener_peers: Collection[str]
+    raw: bool | None
+    env: Mapping[str, str] | None
+    observer: Observer | None
+    hooks: Sequence[ScanHook]
+    notice: Notice | None
+
+
+def scan_hooks(site: Site, *, listener_peers: Collection[str] = (), raw: bool | None = None,
+               env: Mapping[str, str], notice: Notice | None = None) -> list[ScanHook]:
+    """The hooks of the typed options: the far-side listener for `listener_peers` (and the site's
+    `listener: true` peers), and raw-packet diagnosis of failed flows (`raw`: True always, False
+    never, None when this process may send raw packets)."""
+    from netcheck.listen.scanning import listener_hooks
+
+    hooks: list[ScanHook] = list(listener_hooks(site, listener_peers, env))
+    if raw is None:
+        from netcheck.raw.privilege import raw_unavailable, scapy_missing
+
+        raw = not (raw_unavailable() or scapy_missing())
+    if raw:
+        from netcheck.raw.diagnose import RawDiagnosis
+
+        hooks.append(RawDiagnosis(say=notice))
+    return hooks
+
+
+def _profile(profile: Profile | str) -> Profile:
+    return load_profile(profile) if isinstance(profile, str) else profile
+
+
+def _site(site: Site | str | os.PathLike[str] | None, profile: Profile) -> Site:
+    if isinstance(site, Site):
+        return site
+    return load_site(Path(site) if site is not None else loopback_site_path(), profile)
+
+
+async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str] | None = None, *,
+                     timeout: float = 3.0, deadline: float = 120.0, concurrency: int = 256, per_host: int = 64,
+                     udp_tries: int = 3, strict: bool = False, listener_peers: Collection[str] = (),
+                     raw: bool | None = None, env: Mapping[str, str] | None = None,
+                     observer: Observer | None = None, hooks: Sequence[ScanHook] = (),
+                     notice: Notice | None = None) -> Report:
+    """Scan `profile`'s flows against `site` (None: the built-in loopback sample site) and check
+    the site's certificates alongside; awaitable from any running event loop.
+
+    profile         a Profile, or a built-in name / YAML file for load_profile
+    site            a Site, a site file, or None
+    timeout         each probe's deadline (s); deadline: the whole run's (s)
+    concurrency     probes in flight at once; per_host: to one address at once
+    udp_tries       datagrams a UDP probe sends before calling it silence
+    strict          warnings fail the run too (Report.verdict)
+    listener_peers  peers running `netcheck listen` ("*": every peer), besides the site's `listener: true`
+    raw             diagnose failed flows with raw packets: True, False, or None (when privileged)
+    env             where *_env secrets are looked up (default os.environ)
+    observer        progress (engine.Observer); hooks: extra engine.ScanHook objects
+    notice          receives one-line notices (e.g. raw diagnosis unavailable); default: dropped
+
+    Bad files or options raise ConfigError / UsageError (netcheck.errors).
+    """
+    environment = dict(os.environ) if env is None else env
+    chosen = _profile(profile)
+    where = _site(site, chosen)
+    options = ScanOptions(limits=Limits(timeout=timeout, concurrency=concurrency, per_host=per_host,
+                                        deadline=deadline),
+                          udp_tries=udp_tries, strict=strict)
+    all_hooks = [*scan_hooks(where, listener_peers=listener_peers, raw=raw, env=environment, notice=notice),
+                 *hooks]
+    return await run_scan_async(chosen, where, options, env=environment, observer=observer, hooks=all_hooks)
+
+
+def scan(profile: Profile | str, site: Site | str | os.PathLike[str] | None = None,
+         **options: Unpack[ScanKeywords]) -> Report:
+    """`scan_async` in an event loop of its own (from a script; inside a running loop, await scan_async)."""
+    return asyncio.run(scan_async(profile, site, **options))
 
 
 def interrupted_by(report: Report) -> int | None:

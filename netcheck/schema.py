@@ -34,13 +34,8 @@ def _options(specs: dict[str, OptionSpec]) -> dict[str, Any]:
     }
 
 
-def _own_kinds() -> dict[str, Any]:
-    """netcheck's own probe kinds (tests may register throw-away kinds of their own)."""
-    return {name: kind for name, kind in load_all().items() if kind.observe.__module__.startswith("netcheck.")}
-
-
 def profile_schema() -> dict[str, Any]:
-    registry = _own_kinds()
+    registry = load_all()
     all_options: dict[str, OptionSpec] = {}
     for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)
@@ -80,7 +75,7 @@ def profile_schema() -> dict[str, Any]:
 
 
 def site_schema() -> dict[str, Any]:
-    registry = _own_kinds()
+    registry = load_all()
     all_options: dict[str, OptionSpec] = dict(PEER_SETTINGS)
     for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from netcheck import probes
 from netcheck.model import Direction, Flow, Port
-from netcheck.probes import ProbeContext
+from netcheck.probes import ProbeContext, ProbeKind
 
 
 def make_flow(port: Port = 443, *, transport: str = "tcp", probe: str = "tcp", host: str = "127.0.0.1",
@@ -23,6 +24,16 @@ def make_flow(port: Port = 443, *, transport: str = "tcp", probe: str = "tcp", h
 @pytest.fixture
 def ctx() -> ProbeContext:
     return ProbeContext(timeout=1.0, run_id="testrun", udp_tries=2)
+
+
+@pytest.fixture
+def probe_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, ProbeKind]:
+    """A scratch copy of the probe registry for one test: the probe kinds a test registers
+    (probes.register) live in it and vanish afterwards, so the global registry that profiles,
+    schemas and other tests see holds netcheck's own kinds only."""
+    scratch = dict(probes.load_all())
+    monkeypatch.setattr(probes, "REGISTRY", scratch)
+    return scratch
 
 
 # CI runs as root with every lab package installed: there, a test that skips for want of

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from netcheck import probes
 from netcheck.engine import Limits, scan
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
-from netcheck.probes import ProbeContext, register
+from netcheck.probes import ProbeContext, ProbeKind, register
 from tests.conftest import make_flow
 
 
@@ -25,7 +26,6 @@ class InFlight:
 GAUGE = InFlight()
 
 
-@register("test-sleep", transports=("tcp",), summary="test: sleep 0.2 s, count concurrency")
 async def _sleepy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     GAUGE.now += 1
     GAUGE.peak = max(GAUGE.peak, GAUGE.now)
@@ -36,15 +36,39 @@ async def _sleepy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observa
     return Observation(Reason.OPEN, "slept")
 
 
-@register("test-hang", transports=("tcp",), summary="test: never returns", on_timeout=Reason.FILTERED)
 async def _hang(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     await asyncio.sleep(3600)
     raise AssertionError("unreachable")
 
 
-@register("test-crash", transports=("tcp",), summary="test: raises")
 async def _crash(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     raise ValueError("boom")
+
+
+HEAVY = "netcheck_engine_test_heavy_module"
+
+
+async def _heavy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    loaded = HEAVY in sys.modules
+    return Observation(Reason.OPEN if loaded else Reason.INTERNAL_ERROR, f"preloaded: {loaded}")
+
+
+@pytest.fixture(autouse=True)
+def test_kinds(probe_registry: dict[str, ProbeKind]) -> None:
+    """This module's probe kinds, in the test's own registry (tests/conftest.py: probe_registry)."""
+    register("test-sleep", transports=("tcp",), summary="test: sleep 0.2 s, count concurrency")(_sleepy)
+    register("test-hang", transports=("tcp",), summary="test: never returns", on_timeout=Reason.FILTERED)(_hang)
+    register("test-crash", transports=("tcp",), summary="test: raises")(_crash)
+    register("test-heavy", transports=("tcp",), summary="test: needs a lazily imported module",
+             imports=(HEAVY,))(_heavy)
+
+
+GLOBAL_REGISTRY = probes.REGISTRY  # taken at import, before any test's fixture replaces it
+
+
+def test_registered_kinds_stay_in_the_tests_registry(probe_registry: dict[str, ProbeKind]) -> None:
+    assert "test-sleep" in probe_registry and probe_registry is not GLOBAL_REGISTRY
+    assert "tcp" in GLOBAL_REGISTRY and not [name for name in GLOBAL_REGISTRY if name.startswith("test-")]
 
 
 def run(flows: list[Flow], limits: Limits, timeout: float = 1.0) -> list[Result]:
@@ -100,17 +124,6 @@ def test_unconfigured_peer_is_skipped_not_failed() -> None:
 def test_inbound_flow_checks_the_local_listener() -> None:
     [result] = run([make_flow(port=1, direction=Direction.IN, host="")], Limits())
     assert result.reason in (Reason.NOT_LISTENING, Reason.LISTENING)
-
-
-HEAVY = "netcheck_engine_test_heavy_module"
-
-
-@register("test-heavy", transports=("tcp",), summary="test: needs a lazily imported module", imports=(HEAVY,))
-async def _heavy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
-    import sys
-
-    loaded = HEAVY in sys.modules
-    return Observation(Reason.OPEN if loaded else Reason.INTERNAL_ERROR, f"preloaded: {loaded}")
 
 
 def test_declared_imports_are_loaded_before_probes_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from netcheck.cli import main
 from netcheck.model import Direction, Flow, Reason, Result, Status
-from netcheck.scan import interrupted_results
+from netcheck.scanner import interrupted_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_TIMEOUT_S = 30  # the silent flow would take this long; the signal comes long before

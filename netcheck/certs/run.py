@@ -122,7 +122,23 @@ def check_site(
     expiry_warn_days: int = 30,
     now: datetime | None = None,
 ) -> SiteReport:
-    """Check every appliance's certificate; one appliance's unusable files do not stop the others."""
+    """`check_site_async` in an event loop of its own."""
+    return asyncio.run(check_site_async(site, items, proxy=proxy, crl_timeout=crl_timeout, validate=validate,
+                                        expiry_warn_days=expiry_warn_days, now=now))
+
+
+async def check_site_async(
+    site: str,
+    items: list[CheckInput],
+    *,
+    proxy: Proxy | None,
+    crl_timeout: float,
+    validate: bool = True,
+    expiry_warn_days: int = 30,
+    now: datetime | None = None,
+) -> SiteReport:
+    """Check every appliance's certificate; one appliance's unusable files do not stop the others.
+    Awaitable in a running loop (a scan checks certificates beside its probes)."""
     moment = now or datetime.now(UTC)
     loaded: list[tuple[CheckInput, Material | None, str | None]] = []
     for item in items:
@@ -131,7 +147,7 @@ def check_site(
         except UsageError as exc:  # ConfigError included
             loaded.append((item, None, exc.one_line()))
     urls = [url for _, material, _ in loaded if material for url in crl_mod.plan(material.leaf).fetch]
-    downloads = asyncio.run(download_all(urls, proxy, crl_timeout))
+    downloads = await download_all(urls, proxy, crl_timeout)
     shown_proxy = str(proxy) if proxy else None
     reports: list[CertReport] = []
     for item, material, error in loaded:

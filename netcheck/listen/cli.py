@@ -1,4 +1,5 @@
-"""`netcheck listen`, and the scan options --listener / --no-raw. Imports nothing heavy:
+"""`netcheck listen`, and the scan options --listener / --no-raw (read by cli.cmd_scan as the typed
+options listener_peers= and raw=). Imports nothing heavy:
 this module is loaded for every `netcheck` invocation to build the parser."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def add_parser(commands: Any) -> None:
 
 
 def add_scan_options(scan: argparse.ArgumentParser) -> None:
-    scan.add_argument("--listener", nargs="?", const="*", metavar="PEERS",
+    scan.add_argument("--listener", nargs="?", const="*", metavar="PEERS", type=peer_names,
                       help="the peers (comma-separated; every peer when bare) run `netcheck listen`: test their "
                            "flows with tokens, so an echo is confirmed and silence is blocked "
                            "(per peer in the site file: settings: {console: {listener: true}})")
@@ -58,13 +59,27 @@ def add_scan_options(scan: argparse.ArgumentParser) -> None:
                       help="do not diagnose failed flows with raw packets (SYN probe, traceroute; needs root)")
 
 
-def scan_hooks(args: argparse.Namespace, site: Any) -> list[Any]:
-    from netcheck.listen.scanning import scan_hooks as hooks
-
-    return hooks(args, site)
+def peer_names(text: str) -> tuple[str, ...]:
+    """--listener a,b -> ("a", "b"); the bare flag's "*" means every peer."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from netcheck.listen.run import run_listener
+    import os
 
-    return run_listener(args, out=sys.stdout, err=sys.stderr)
+    from netcheck.errors import UsageError
+    from netcheck.listen.run import run_listener, summary_line
+    from netcheck.messages import say
+    from netcheck.render.escape import terminal_text
+
+    def show(line: str) -> None:
+        print(terminal_text(line), file=sys.stdout, flush=True)
+
+    outcome = run_listener(args.profile, args.site, bind=args.bind or (), duration=args.duration,
+                           receipt=args.receipt, env=os.environ, on_probe=None if args.quiet else show, notice=say)
+    say(summary_line(outcome.receipt))
+    say(f"wrote receipt: {outcome.receipt_path}")
+    if not outcome.listening:
+        raise UsageError("no port could be bound, so nothing listened",
+                         hint="ports below 1024 need root; ports in use already have their real service")
+    return 0

@@ -1,22 +1,26 @@
-"""`netcheck listen`: open the role's endpoints, print probes as they arrive, write the receipt."""
+"""A listening session: open the role's endpoints, report probes as they arrive, write the receipt.
+The `listen` command line (printing, exit codes) is listen/cli.py."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from netcheck.errors import UsageError
 from netcheck.listen import tokens
 from netcheck.listen.endpoints import check_addresses, default_addresses, role_endpoints
 from netcheck.listen.receipt import receipt_dict, write_receipt
-from netcheck.listen.server import Endpoint, Listener, ProbeRecord
+from netcheck.listen.server import Listener, ProbeRecord
+from netcheck.messages import ignore
 from netcheck.outputs import DEFAULT_REPORTS_DIR, check_folder, check_target, signals_deferred
-from netcheck.render.escape import terminal_text
+
+Notice = Callable[[str], None]
 
 
 def probe_line(record: ProbeRecord, flows: tuple[str, ...]) -> str:
@@ -28,63 +32,72 @@ def probe_line(record: ProbeRecord, flows: tuple[str, ...]) -> str:
             f"{record.transport}/{record.port}  token {record.token}{names}  {fate}")
 
 
-def run_listener(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+@dataclass(frozen=True)
+class ListenOutcome:
+    """A finished listening session: the receipt written, and whether any socket listened at all."""
+
+    receipt_path: Path
+    receipt: dict[str, Any]
+    listening: bool
+
+
+def run_listener(profile_name: str, site_path: Path | None = None, *, bind: Sequence[str] = (),
+                 duration: float, receipt: Path | None = None, env: Mapping[str, str],
+                 on_probe: Callable[[str], None] | None = None, notice: Notice = ignore,
+                 stop_on_signals: bool = True) -> ListenOutcome:
+    """Open the role's inbound endpoints for `duration` seconds (SIGINT/SIGTERM end it earlier),
+    pass each new probe's line to `on_probe`, and write the receipt (to `receipt`, or reports/).
+    Bad input raises UsageError/ConfigError before anything listens."""
     from netcheck.hostinfo import host_name, local_addresses
     from netcheck.profiles import load_profile, load_site
     from netcheck.timeutil import utc_now_iso
 
-    profile = load_profile(args.profile)
-    site = load_site(args.site, profile) if args.site else None
-    key = tokens.key_from_env(os.environ)
+    profile = load_profile(profile_name)
+    site = load_site(site_path, profile) if site_path else None
+    key = tokens.key_from_env(env)
     plan = role_endpoints(profile, site)
     if not plan.endpoints:
         raise UsageError(f"profile {profile.name} has no inbound flows to listen for",
                          hint="listen with the profile of the host you run on (e.g. console)")
-    addresses = check_addresses(args.bind) if args.bind else default_addresses(profile.role, site, local_addresses())
+    addresses = check_addresses(list(bind)) if bind else default_addresses(profile.role, site, local_addresses())
     flows_at = {(e.transport, e.port): e.flows for e in plan.endpoints}
 
     def show(record: ProbeRecord, first: bool) -> None:
-        if first and not args.quiet:
-            print(terminal_text(probe_line(record, flows_at.get((record.transport, record.port), ()))),
-                  file=out, flush=True)
+        if first and on_probe is not None:
+            on_probe(probe_line(record, flows_at.get((record.transport, record.port), ())))
 
     stamp = utc_now_iso().replace(":", "").replace("-", "")[:15]
-    path = args.receipt or DEFAULT_REPORTS_DIR / f"netcheck-receipt-{_safe(host_name())}-{stamp}.json"
-    if args.receipt:
-        check_target(path, "receipt")  # refused now, not after the whole --duration
+    path = receipt or DEFAULT_REPORTS_DIR / f"netcheck-receipt-{_safe(host_name())}-{stamp}.json"
+    if receipt:
+        check_target(path, "receipt")  # refused now, not after the whole duration
     else:
         check_folder(DEFAULT_REPORTS_DIR, "receipt")
     listener = Listener(plan.endpoints, addresses, key=key, on_probe=show)
     for note in plan.notes:
-        print(terminal_text(f"netcheck: {note}"), file=err)
-    asyncio.run(_serve(listener, args.duration, err))
+        notice(note)
+    asyncio.run(_serve(listener, duration, notice, stop_on_signals))
     with signals_deferred():  # listening is over: a late signal waits until the receipt is written
         data = receipt_dict(listener, listener_id=secrets.token_hex(8), host=host_name(), profile=profile.name,
-                            role=profile.role, site=site.name if site else "", duration_s=args.duration,
+                            role=profile.role, site=site.name if site else "", duration_s=duration,
                             notes=plan.notes)
         write_receipt(path, data)
-    print(terminal_text(f"netcheck: {summary_line(data)}"), file=err)
-    print(terminal_text(f"netcheck: wrote receipt: {path}"), file=err)
-    if not listener.listening:
-        raise UsageError("no port could be bound, so nothing listened",
-                         hint="ports below 1024 need root; ports in use already have their real service")
-    return 0
+    return ListenOutcome(path, data, bool(listener.listening))
 
 
-async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
+async def _serve(listener: Listener, duration: float, notice: Notice, stop_on_signals: bool) -> None:
     await listener.open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM) if stop_on_signals else ()
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     for sig in previous:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     try:
-        print(terminal_text(bind_report(listener.outcomes, listener.endpoints), keep_newlines=True),
-              file=err, flush=True)
+        for line in bind_lines(listener.outcomes):
+            notice(line)
         if listener.listening:
-            print(f"netcheck: listening for {duration:g} s (Ctrl-C stops earlier and writes the receipt)",
-                  file=err, flush=True)
+            notice(f"listening for {duration:g} s (Ctrl-C stops earlier and writes the receipt)")
             await listener.serve(duration, stop)
     finally:
         await listener.close()
@@ -94,15 +107,14 @@ async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
                 signal.signal(sig, handler)  # not SIG_DFL: a late SIGTERM still ends in one line
 
 
-def bind_report(outcomes: list[Any], endpoints: list[Endpoint]) -> str:
+def bind_lines(outcomes: list[Any]) -> list[str]:
     """Which ports listen, and clearly which could not be bound and why."""
     listening = [o for o in outcomes if o.state == "listening"]
     failed = [o for o in outcomes if o.state != "listening"]
-    lines = [f"netcheck: listening on {len(listening)} of {len(outcomes)} sockets: "
+    lines = [f"listening on {len(listening)} of {len(outcomes)} sockets: "
              + (", ".join(f"{o.address} {o.transport}/{o.port}" for o in listening) or "none")]
-    for outcome in failed:
-        lines.append(f"netcheck: could not bind {outcome.address} {outcome.detail}")
-    return "\n".join(lines)
+    lines.extend(f"could not bind {outcome.address} {outcome.detail}" for outcome in failed)
+    return lines
 
 
 def summary_line(data: dict[str, Any]) -> str:

@@ -1,16 +1,13 @@
-"""The scanner's side of two-sided checks: which flows go through the listener, plus raw diagnosis.
+"""The scanner's side of two-sided checks: which flows go through the far-side listener.
 
-`scan_hooks(args, site)` is called by `netcheck scan` (cli.scan_hooks) with the scan options
-this package adds (--listener, --no-raw); it returns engine.ScanHook objects.
+`listener_hooks(site, peers, env)` is called by netcheck.scanner.scan_hooks for the typed
+`listener_peers` option; the command line's --listener becomes that option in listen/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from netcheck.errors import UsageError
 from netcheck.listen import tokens
@@ -36,36 +33,24 @@ class ListenerChoice:
         return results
 
 
-def listener_peers(option: str | None, site: Site) -> frozenset[str]:
-    """Peers named by --listener (comma-separated; bare flag = all) and by `listener: true` settings."""
+def listener_peers(named: Collection[str], site: Site) -> frozenset[str]:
+    """The peers `named` (ALL_PEERS: every peer) plus those with `listener: true` in the site's settings."""
     peers = {peer for peer, settings in site.settings.items() if settings.get("listener") is True}
-    if option == ALL_PEERS:
+    if ALL_PEERS in named:
         return frozenset({ALL_PEERS})
-    if option:
-        named = [name.strip() for name in option.split(",") if name.strip()]
-        known = set(STANDARD_PEERS) | set(site.peers)
-        unknown = [name for name in named if name not in known]
-        if unknown:
-            raise UsageError(f"--listener: unknown peer '{', '.join(unknown)}'",
-                             hint="peers are site-file keys such as console, ha_console, syslog")
-        peers.update(named)
+    known = set(STANDARD_PEERS) | set(site.peers)
+    unknown = [name for name in named if name not in known]
+    if unknown:
+        raise UsageError(f"listener peers: unknown peer '{', '.join(unknown)}'",
+                         hint="peers are site-file keys such as console, ha_console, syslog")
+    peers.update(named)
     return frozenset(peers)
 
 
-def scan_hooks(args: argparse.Namespace, site: Site) -> list[Any]:
-    from netcheck.raw.diagnose import RawDiagnosis
-
-    hooks: list[Any] = []
-    peers = listener_peers(getattr(args, "listener", None), site)
-    if peers:
-        tokens.key_from_env(os.environ)  # a bad key is a usage error now, not one error per flow later
-        hooks.append(ListenerChoice(peers))
-    if not getattr(args, "no_raw", False):
-        hooks.append(RawDiagnosis(say=_say))
-    return hooks
-
-
-def _say(text: str) -> None:
-    from netcheck.render.escape import terminal_text
-
-    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
+def listener_hooks(site: Site, named: Collection[str], env: Mapping[str, str]) -> list[ListenerChoice]:
+    """The listener's scan hook, when any peer runs `netcheck listen`."""
+    peers = listener_peers(named, site)
+    if not peers:
+        return []
+    tokens.key_from_env(env)  # a bad key is a usage error now, not one error per flow later
+    return [ListenerChoice(peers)]

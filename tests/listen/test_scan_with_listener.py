@@ -134,11 +134,11 @@ def test_site_setting_and_option_name_the_listener_peers(tmp_path: Path) -> None
     site_file = tmp_path / "site.yaml"
     site_file.write_text("name: s\npeers:\n  console: 127.0.0.1\nsettings:\n  console: {listener: true}\n")
     site = load_site(site_file, load_profile("sensor"))
-    assert listener_peers(None, site) == {"console"}
-    assert listener_peers("syslog,ntp", site) == {"console", "syslog", "ntp"}
-    assert listener_peers("*", site) == {"*"}
+    assert listener_peers((), site) == {"console"}
+    assert listener_peers(("syslog", "ntp"), site) == {"console", "syslog", "ntp"}
+    assert listener_peers(("*",), site) == {"*"}
     with pytest.raises(UsageError, match="unknown peer 'consle'"):
-        listener_peers("consle", site)
+        listener_peers(("consle",), site)
     site_file.write_text("name: s\npeers:\n  console: 127.0.0.1\nsettings:\n  console: {listener: yes-please}\n")
     with pytest.raises(ConfigError, match="listener"):
         load_site(site_file, load_profile("sensor"))
