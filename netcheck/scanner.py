@@ -327,7 +327,11 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
 def scan(profile: Profile | str, site: Site | str | os.PathLike[str] | None = None,
          **options: Unpack[ScanKeywords]) -> Report:
     """`scan_async` in an event loop of its own (from a script; inside a running loop, await scan_async)."""
-    return asyncio.run(scan_async(profile, site, **options))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(scan_async(profile, site, **options))
+    raise RuntimeError("netcheck.scan() cannot be called from a running event loop: await netcheck.scan_async()")
 
 
 def interrupted_by(report: Report) -> int | None:

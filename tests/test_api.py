@@ -1,0 +1,132 @@
+"""The library surface: `import netcheck` is light, `netcheck.scan` works from a script and
+`netcheck.scan_async` from a running event loop (certificates included), options are typed."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import netcheck
+from netcheck.errors import ConfigError, UsageError
+from netcheck.model import Report, Status
+from netcheck.scanner import ScanKeywords, loopback_site_path
+from tests.certs.daemons import free_port, nginx
+from tests.test_scan_certificates import write_site
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("yaml", "rich", "cryptography", "jinja2", "scapy", "pysnmp", "ldap3", "dns", "asyncio")
+
+
+def imported_modules(*argv: str) -> set[str]:
+    """Every module a fresh interpreter imports for `argv`, from -X importtime."""
+    run = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    lines = [line.split("|")[-1] for line in run.stderr.splitlines() if line.startswith("import time:")]
+    return {line.strip() for line in lines[1:]}  # the first line is the column header
+
+
+@pytest.mark.parametrize("argv", [("-c", "import netcheck; netcheck.__version__"), ("-m", "netcheck", "--help")])
+def test_import_and_help_stay_light(argv: tuple[str, ...]) -> None:
+    modules = imported_modules(*argv)
+    assert "netcheck" in modules  # the measurement saw the import at all
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+def test_all_is_static_and_every_name_resolves() -> None:
+    source = (ROOT / "netcheck" / "__init__.py").read_text()
+    assert "__all__ = [" in source
+    for name in netcheck.__all__:
+        assert getattr(netcheck, name) is not None, name
+    assert set(netcheck.__all__) <= set(dir(netcheck))
+    assert netcheck.Status is Status and netcheck.Report is Report
+    assert callable(netcheck.scan) and inspect.iscoroutinefunction(netcheck.scan_async)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        netcheck.nothing_here  # noqa: B018
+
+
+def test_py_typed_ships_with_the_package() -> None:
+    assert (ROOT / "netcheck" / "py.typed").is_file()
+    assert '"netcheck" = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_scan_keywords_match_scan_async() -> None:
+    keyword_only = {name for name, parameter in inspect.signature(netcheck.scan_async).parameters.items()
+                    if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keyword_only == set(ScanKeywords.__annotations__)
+
+
+def check_loopback_report(report: Report) -> None:
+    assert isinstance(report, Report)
+    assert report.info.site_file == str(loopback_site_path())
+    assert report.info.profile == "sensor" and report.info.options["timeout_s"] == 1
+    assert {r.flow.id for r in report.results} == {spec.id for spec in netcheck.load_profile("sensor").flows}
+    assert all(isinstance(r.status, Status) for r in report.results)
+    assert all(r.address in (None, "127.0.0.1") for r in report.results)  # the sample site is loopback only
+
+
+def test_scan_from_a_script_defaults_to_the_loopback_sample() -> None:
+    report = netcheck.scan(netcheck.load_profile("sensor"), None, timeout=1, raw=False)
+    check_loopback_report(report)
+    assert isinstance(report.results[0].status, Status)
+
+
+def test_scan_async_inside_a_running_loop() -> None:
+    async def application() -> tuple[Report, int]:
+        ticks = 0
+
+        async def ticker() -> None:  # the application's own work keeps running during the scan
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        report = await netcheck.scan_async("sensor", None, timeout=1, raw=False)
+        task.cancel()
+        return report, ticks
+
+    report, ticks = asyncio.run(application())
+    check_loopback_report(report)
+    assert ticks > 0
+
+
+def test_scan_inside_a_running_loop_says_to_await_scan_async() -> None:
+    async def wrong() -> None:
+        netcheck.scan("sensor", timeout=1)
+
+    with pytest.raises(RuntimeError, match="running event loop"):
+        asyncio.run(wrong())
+
+
+def test_bad_input_raises_typed_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        netcheck.scan("sensor", tmp_path / "missing.yaml", timeout=1)
+    with pytest.raises(UsageError, match="unknown peer 'consle'"):
+        netcheck.scan("sensor", None, timeout=1, listener_peers=["consle"])
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
+def test_scan_async_checks_the_sites_certificates_in_the_running_loop(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/issuing.crl"
+    site = write_site(tmp_path, url, revoked=True)
+
+    async def application() -> Report:
+        return await netcheck.scan_async("console", site, timeout=2, raw=False)
+
+    with nginx(tmp_path / "www", tmp_path / "nginx", port=port):
+        report = asyncio.run(application())
+    [crl_flow] = [r for r in report.results if r.flow.id == "crl"]
+    assert (crl_flow.flow.host, crl_flow.status) == (url, Status.PASS)
+    assert report.certificates is not None and report.certificates["ok"] is False
+    findings = [f for a in report.certificates["appliances"] for f in a["findings"]]
+    assert any("revoked" in finding["appliance_message"] for finding in findings), json.dumps(findings)
