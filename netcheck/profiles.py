@@ -6,6 +6,7 @@ CLI can print one line and exit 2. Nothing here touches the network.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -315,8 +316,9 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
 SITE_KEYS = ("name", "description", "peers", "ports", "settings", "certificates")
 
 
-def load_site(path: Path, profile: Profile | None = None) -> Site:
-    return site_from_doc(load_yaml(path, SITE_EXPECTED), profile)
+def load_site(path: str | os.PathLike[str], profile: Profile | None = None) -> Site:
+    """A site file, validated against `profile` when given."""
+    return site_from_doc(load_yaml(Path(path), SITE_EXPECTED), profile)
 
 
 def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:

@@ -107,6 +107,13 @@ def test_scan_inside_a_running_loop_says_to_await_scan_async() -> None:
         asyncio.run(wrong())
 
 
+def test_load_site_takes_a_path_or_text() -> None:
+    profile = netcheck.load_profile("sensor")
+    by_text = netcheck.load_site(str(loopback_site_path()), profile)
+    assert by_text == netcheck.load_site(loopback_site_path())
+    assert by_text.peers["console"] == ("127.0.0.1",)
+
+
 def test_bad_input_raises_typed_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="missing.yaml"):
         netcheck.scan("sensor", tmp_path / "missing.yaml", timeout=1)

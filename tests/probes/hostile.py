@@ -3,7 +3,7 @@
 Plain helpers (no fixtures): a test builds a handler, and `run_probe` starts the
 server, runs the probe against it and stops everything, returning the observation
 and how long the probe took. Real protocol behaviour is tested against real daemons
-(tests/lab/test_probes_p1.py); these servers only misbehave.
+(tests/lab/test_protocol_probes_lab.py); these servers only misbehave.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """http-crl probe: CRL judgement (pure), https refused without traffic, proxy settings,
-and hostile HTTP servers (real nginx and tinyproxy: tests/lab/test_probes_p1.py and
+and hostile HTTP servers (real nginx and tinyproxy: tests/lab/test_protocol_probes_lab.py and
 tests/probes/test_proxy.py)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """proxy probe: a real tinyproxy with Basic authentication in front of a real nginx on
-loopback (the lab's tinyproxy: tests/lab/test_probes_p1.py), the secret's handling, and
+loopback (the lab's tinyproxy: tests/lab/test_protocol_probes_lab.py), the secret's handling, and
 hostile proxies."""
 
 from __future__ import annotations

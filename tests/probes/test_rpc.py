@@ -1,5 +1,5 @@
 """RPC probe: the hand-written DCE/RPC PDUs byte for byte, hostile servers, and a real
-Samba endpoint mapper on loopback (the lab's Samba: tests/lab/test_probes_p1.py)."""
+Samba endpoint mapper on loopback (the lab's Samba: tests/lab/test_protocol_probes_lab.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """SMTP probe: conversations with scripted and hostile servers (real Postfix with STARTTLS:
-tests/lab/test_probes_p1.py). The probe must never send MAIL, RCPT or DATA."""
+tests/lab/test_protocol_probes_lab.py). The probe must never send MAIL, RCPT or DATA."""
 
 from __future__ import annotations
 

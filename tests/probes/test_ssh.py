@@ -1,4 +1,4 @@
-"""SSH probe: identification parsing and hostile servers (real OpenSSH: tests/lab/test_probes_p1.py)."""
+"""SSH probe: identification parsing and hostile servers (real OpenSSH: tests/lab/test_protocol_probes_lab.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """TLS probe: the certificate judgement offline (pure), a real TLS server (Python's ssl
 module on loopback, which is OpenSSL), and hostile servers that must end within the
-deadline with a reason. Real nginx in the lab: tests/lab/test_probes_p1.py."""
+deadline with a reason. Real nginx in the lab: tests/lab/test_protocol_probes_lab.py."""
 
 from __future__ import annotations
 

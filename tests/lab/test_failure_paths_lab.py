@@ -47,7 +47,7 @@ FLOWS: list[tuple[str, str, str, int, str, str, str]] = [
 
 
 def profile_yaml() -> str:
-    lines = ["name: probes-p2", "role: sensor", "flows:"]
+    lines = ["name: failure-paths", "role: sensor", "flows:"]
     for flow_id, probe, transport, port, peer, _, _ in FLOWS:
         lines += [f"  - id: {flow_id}", "    purpose: failure paths of the p2 probes", f"    protocol: {probe}",
                   f"    transport: {transport}", f"    port: {port}", "    direction: out", f"    peer: {peer}",

@@ -51,7 +51,7 @@ def _yaml_value(value: Any) -> str:
 
 
 def profile_yaml() -> str:
-    lines = ["name: probes-p1", "role: sensor", "flows:"]
+    lines = ["name: protocol-probes", "role: sensor", "flows:"]
     for flow_id, probe, transport, port, peer, options in FLOWS:
         lines += [f"  - id: {flow_id}", "    purpose: protocol probe lab test", f"    protocol: {probe}",
                   f"    transport: {transport}", f"    port: {port}", "    direction: out",
@@ -75,12 +75,12 @@ def site_yaml(lab: Lab) -> str:
         "proxy": lab.proxy_url,
     }
     settings = {"console": {"ca_file": str(lab.pki.root_cert)}, "smtp": {"ca_file": str(lab.pki.root_cert)}}
-    return json.dumps({"name": "probes-p1-lab", "peers": peers, "settings": settings}, indent=1)
+    return json.dumps({"name": "protocol-probes-lab", "peers": peers, "settings": settings}, indent=1)
 
 
 @pytest.fixture(scope="module")
 def scan(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("probes-p1")
+    folder = tmp_path_factory.mktemp("protocol-probes")
     folder.chmod(0o755)
     (folder / "profile.yaml").write_text(profile_yaml())
     (folder / "site.yaml").write_text(site_yaml(lab))
