@@ -314,23 +314,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except NetcheckError as exc:
         # One line whatever the message holds: CR, LF and escape sequences are shown, never obeyed.
-        print(terminal_text(f"netcheck: error: {exc.one_line()}"), file=sys.stderr)
+        say(f"error: {exc.one_line()}")
         if _nagios_requested(arguments, args):
             return _nagios_unknown(exc.one_line())
         return exit_code(exc)
     except KeyboardInterrupt:
-        print("netcheck: interrupted", file=sys.stderr)
+        say("interrupted")
         return EXIT_SIGINT
     except Terminated:
-        print("netcheck: terminated (SIGTERM)", file=sys.stderr)
+        say("terminated (SIGTERM)")
         return EXIT_SIGTERM
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the boundary: never a traceback unless asked for
         if debug:
             raise
-        print(terminal_text(f"netcheck: internal error: {type(exc).__name__}: {exc} "
-                            "(rerun with --debug for the traceback)"), file=sys.stderr)
+        say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         if _nagios_requested(arguments, args):
             return _nagios_unknown(f"internal error: {type(exc).__name__}: {exc}")
         return EXIT_INTERNAL

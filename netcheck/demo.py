@@ -17,6 +17,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,8 @@ class DemoOutcome:
     as_designed: bool
 
 
-def run_demo(output: Path, out: TextIO, err: TextIO) -> DemoOutcome:
-    """Run the demo, writing its files into `output`; the table and epilogue go to `out`, notes to `err`."""
+def run_demo(output: Path, out: TextIO, notice: Callable[[str], None]) -> DemoOutcome:
+    """Run the demo, writing its files into `output`; the epilogue goes to `out`, one-line notes to `notice`."""
     import yaml
 
     from netcheck.listen import tokens
@@ -181,9 +182,8 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> DemoOutcome:
     site_path = output / "demo-site.yaml"
     write_text_file(site_path, "# Written by `netcheck demo`: the loopback site it scanned.\n"
                     + yaml.safe_dump(plan.site, sort_keys=False), "demo site file")
-    print(f"netcheck demo: listeners on {LOOPBACK}, documented port p mapped to {plan.offset} + p; "
-          f"blocked on purpose: {BLOCKED_REFUSED} (nothing listens), {BLOCKED_SILENT} (datagrams swallowed)",
-          file=err)
+    notice(f"listeners on {LOOPBACK}, documented port p mapped to {plan.offset} + p; "
+           f"blocked on purpose: {BLOCKED_REFUSED} (nothing listens), {BLOCKED_SILENT} (datagrams swallowed)")
     listener = Listener([Endpoint(t, p) for t, p in plan.endpoints], [LOOPBACK], key=key)
     with ExitStack() as stack:
         black_hole = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
@@ -195,18 +195,18 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> DemoOutcome:
                                role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
         write_receipt(output / "demo-receipt.json", receipt)
         report = join_receipt(report, receipt)
-        ReportOutputs(tuple(available_formats(report, FORMATS, err)), f"{output}/").write(report)
+        ReportOutputs(tuple(available_formats(report, FORMATS, notice)), f"{output}/").write(report)
     if interrupted_by(report) is not None:
-        print(f"netcheck demo: interrupted by {report.info.options['interrupted']}; the reports of what finished "
-              f"are in {output}/", file=err)
+        notice(f"interrupted by {report.info.options['interrupted']}; the reports of what finished "
+               f"are in {output}/")
         return DemoOutcome(report, False)
     ok = _epilogue(report, out)
-    print(f"netcheck demo: finished in {time.monotonic() - started:.1f} s; reports, the site file and the "
-          f"listener receipt are in {output}/", file=err)
+    notice(f"finished in {time.monotonic() - started:.1f} s; reports, the site file and the "
+           f"listener receipt are in {output}/")
     return DemoOutcome(report, ok)
 
 
-def available_formats(report: Report, formats: dict[str, Any], err: TextIO) -> list[str]:
+def available_formats(report: Report, formats: dict[str, Any], notice: Callable[[str], None]) -> list[str]:
     """table and json, plus html and the firewall request when registered and their libraries
     (jinja2, ...) are installed: a trial render finds out, since renderers import lazily."""
     chosen = ["table", "json"]
@@ -216,7 +216,7 @@ def available_formats(report: Report, formats: dict[str, Any], err: TextIO) -> l
         try:
             formats[name].renderer()(report)
         except ImportError as exc:
-            print(terminal_text(f"netcheck demo: no {name} report: {exc}"), file=err)
+            notice(f"no {name} report: {exc}")
             continue
         chosen.append(name)
     return chosen

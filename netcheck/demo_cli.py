@@ -24,9 +24,10 @@ def add_parser(commands: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from netcheck.demo import run_demo
+    from netcheck.messages import say
     from netcheck.scanner import interrupted_by
 
-    outcome = run_demo(args.output, out=sys.stdout, err=sys.stderr)
+    outcome = run_demo(args.output, out=sys.stdout, notice=lambda text: say(text, program="netcheck demo"))
     stopped = interrupted_by(outcome.report)
     if stopped is not None:
         return stopped
