@@ -203,8 +203,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         nagios = outputs.write(report)
     stopped = interrupted_by(report)
     if stopped is not None:
-        say(f"interrupted by {report.info.options['interrupted']}: the report holds the flows that finished")
-        return stopped
+        say(f"interrupted by {stopped.name}: the report holds the flows that finished")
+        return signal_exit(stopped)
     if nagios:
         from netcheck.render.nagios import nagios_state
 
@@ -265,6 +265,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- entry point
+
+def signal_exit(signum: signal.Signals) -> int:
+    """The exit code of a run a signal stopped, as shells report it: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + int(signum)
+
 
 def exit_code(error: NetcheckError) -> int:
     """The exit code of one of netcheck's errors: 2 for bad arguments or input, else 3."""

@@ -23,6 +23,7 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from netcheck.cli import signal_exit
     from netcheck.demo import run_demo
     from netcheck.messages import say
     from netcheck.scanner import interrupted_by
@@ -30,5 +31,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     outcome = run_demo(args.output, out=sys.stdout, notice=lambda text: say(text, program="netcheck demo"))
     stopped = interrupted_by(outcome.report)
     if stopped is not None:
-        return stopped
+        return signal_exit(stopped)
     return 0 if outcome.as_designed else 1

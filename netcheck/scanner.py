@@ -103,7 +103,7 @@ async def _check_certificates(site: Site, certificates: SiteCertificates, timeou
     return site_json(result)
 
 
-# Signals that stop a scan early but keep what it measured; the exit code is 128 + the number.
+# Signals that stop a scan early but keep what it measured (the CLI exits with 128 + the number).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # After a stop, probes still in flight get this long to release their sockets.
 CANCEL_GRACE_S = 0.5
@@ -334,9 +334,9 @@ def scan(profile: Profile | str, site: Site | str | os.PathLike[str] | None = No
     raise RuntimeError("netcheck.scan() cannot be called from a running event loop: await netcheck.scan_async()")
 
 
-def interrupted_by(report: Report) -> int | None:
-    """The exit code of a scan a signal stopped (130 for SIGINT, 143 for SIGTERM), else None."""
+def interrupted_by(report: Report) -> signal.Signals | None:
+    """The signal that stopped the scan early (SIGINT, SIGTERM), or None when it ran to the end."""
     name = report.info.options.get("interrupted")
     if name not in {signum.name for signum in STOP_SIGNALS}:
         return None
-    return 128 + int(signal.Signals[str(name)])
+    return signal.Signals[str(name)]

@@ -16,9 +16,11 @@ import pytest
 
 import netcheck
 from netcheck.errors import ConfigError, UsageError
-from netcheck.model import Report, Status
+from netcheck.listen.server import Endpoint
+from netcheck.model import Reason, Report, Status
 from netcheck.scanner import ScanKeywords, loopback_site_path
-from tests.certs.daemons import free_port, nginx
+from tests.certs.daemons import nginx
+from tests.listen.helpers import free_port, running
 from tests.test_scan_certificates import write_site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +128,7 @@ def test_bad_input_raises_typed_errors(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
 def test_scan_async_checks_the_sites_certificates_in_the_running_loop(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port("tcp")
     url = f"http://127.0.0.1:{port}/issuing.crl"
     site = write_site(tmp_path, url, revoked=True)
 
@@ -140,3 +142,28 @@ def test_scan_async_checks_the_sites_certificates_in_the_running_loop(tmp_path: 
     assert report.certificates is not None and report.certificates["ok"] is False
     findings = [f for a in report.certificates["appliances"] for f in a["findings"]]
     assert any("revoked" in finding["appliance_message"] for finding in findings), json.dumps(findings)
+
+
+def test_listener_peers_is_a_typed_option(tmp_path: Path) -> None:
+    """The far-side listener runs in the application's own loop; the scan awaits beside it."""
+    tcp, udp = free_port("tcp"), free_port("udp")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        "name: two-sided\nrole: sensor\nflows:\n"
+        f"  - {{id: to-console, purpose: p, protocol: TCP, transport: tcp, port: {tcp}, direction: out,"
+        " peer: console, probe: tcp}\n"
+        f"  - {{id: to-syslog, purpose: p, protocol: syslog, transport: udp, port: {udp}, direction: out,"
+        " peer: syslog, probe: udp}\n")
+    site = tmp_path / "site.yaml"
+    site.write_text("name: lo\npeers:\n  console: 127.0.0.1\n  syslog: 127.0.0.1\n")
+
+    async def application(peers: list[str]) -> dict[str, Reason]:
+        async with running([Endpoint("tcp", tcp), Endpoint("udp", udp)]):
+            report = await netcheck.scan_async(str(profile), site, timeout=1, raw=False, env={},
+                                               listener_peers=peers)
+        return {r.flow.id: r.reason for r in report.results}
+
+    # Only the named peer's flow goes through the listener: the syslog flow keeps its plain UDP
+    # probe, an empty datagram the listener ignores.
+    assert asyncio.run(application(["console"])) == {"to-console": Reason.CONFIRMED, "to-syslog": Reason.NO_RESPONSE}
+    assert asyncio.run(application(["*"])) == {"to-console": Reason.CONFIRMED, "to-syslog": Reason.CONFIRMED}
