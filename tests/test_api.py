@@ -58,6 +58,20 @@ def test_all_is_static_and_every_name_resolves() -> None:
         netcheck.nothing_here  # noqa: B018
 
 
+def test_no_submodule_shadows_a_public_name() -> None:
+    """Importing netcheck/<name>.py sets the package attribute <name> to that module, so a
+    submodule named like a public function (scan.py) would replace the function."""
+    import netcheck.cli
+    import netcheck.demo
+    import netcheck.scanner
+
+    assert netcheck.cli and netcheck.demo
+    shadowing = [name for name in netcheck.__all__ if (ROOT / "netcheck" / f"{name}.py").exists()
+                 or (ROOT / "netcheck" / name).is_dir()]
+    assert shadowing == []
+    assert netcheck.scan is netcheck.scanner.scan
+
+
 def test_py_typed_ships_with_the_package() -> None:
     assert (ROOT / "netcheck" / "py.typed").is_file()
     assert '"netcheck" = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
