@@ -37,6 +37,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "check_certificate",
+    "check_certificate_async",
     "check_certificates",
     "check_certificates_async",
     "load_profile",
@@ -65,6 +66,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CertReport": ("netcheck.certs.run", "CertReport"),
     "SiteReport": ("netcheck.certs.run", "SiteReport"),
     "check_certificate": ("netcheck.certs.run", "check_one"),
+    "check_certificate_async": ("netcheck.certs.run", "check_one_async"),
     "check_certificates": ("netcheck.certs.run", "check_site"),
     "check_certificates_async": ("netcheck.certs.run", "check_site_async"),
 }
@@ -72,6 +74,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 if TYPE_CHECKING:
     from netcheck.certs.run import CertReport, CheckInput, SiteReport
     from netcheck.certs.run import check_one as check_certificate
+    from netcheck.certs.run import check_one_async as check_certificate_async
     from netcheck.certs.run import check_site as check_certificates
     from netcheck.certs.run import check_site_async as check_certificates_async
     from netcheck.errors import ConfigError, NetcheckError, UsageError

@@ -141,7 +141,7 @@ def test_bad_input_raises_typed_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
-def test_scan_async_checks_the_sites_certificates_in_the_running_loop(tmp_path: Path) -> None:
+def test_certificates_are_checked_in_the_running_loop(tmp_path: Path) -> None:
     port = free_port("tcp")
     url = f"http://127.0.0.1:{port}/issuing.crl"
     site = write_site(tmp_path, url, revoked=True)
@@ -149,8 +149,18 @@ def test_scan_async_checks_the_sites_certificates_in_the_running_loop(tmp_path: 
     async def application() -> Report:
         return await netcheck.scan_async("console", site, timeout=2, raw=False)
 
+    certs = tmp_path / "certs"
+    one = netcheck.CheckInput(crt=certs / "console.crt", key=certs / "console.key", chain=certs / "chain.pem",
+                              hosts=("console.plant.example",))
+
+    async def check_one() -> netcheck.CertReport:
+        return await netcheck.check_certificate_async(one, proxy=None, crl_timeout=2)
+
     with nginx(tmp_path / "www", tmp_path / "nginx", port=port):
         report = asyncio.run(application())
+        alone = asyncio.run(check_one())
+    assert alone.analysis is not None and not alone.ok
+    assert [f.code for f in alone.analysis.findings if "revoked" in (f.appliance_message or "")]  # the same CRL
     [crl_flow] = [r for r in report.results if r.flow.id == "crl"]
     assert (crl_flow.flow.host, crl_flow.status) == (url, Status.PASS)
     assert report.certificates is not None and report.certificates["ok"] is False

@@ -100,9 +100,23 @@ def check_one(
     expiry_warn_days: int = 30,
     now: datetime | None = None,
 ) -> CertReport:
+    """`check_one_async` in an event loop of its own."""
+    return asyncio.run(check_one_async(item, proxy=proxy, crl_timeout=crl_timeout, validate=validate,
+                                       expiry_warn_days=expiry_warn_days, now=now))
+
+
+async def check_one_async(
+    item: CheckInput,
+    *,
+    proxy: Proxy | None,
+    crl_timeout: float,
+    validate: bool = True,
+    expiry_warn_days: int = 30,
+    now: datetime | None = None,
+) -> CertReport:
     """Check one certificate. Unusable input raises ConfigError/UsageError (exit 2)."""
     material = _load(item)
-    downloads = asyncio.run(download_all(crl_mod.plan(material.leaf).fetch, proxy, crl_timeout))
+    downloads = await download_all(crl_mod.plan(material.leaf).fetch, proxy, crl_timeout)
     analysis = analyse(
         material,
         now=now or datetime.now(UTC),

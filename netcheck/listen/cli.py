@@ -51,7 +51,7 @@ def add_parser(commands: Any) -> None:
 
 
 def add_scan_options(scan: argparse.ArgumentParser) -> None:
-    scan.add_argument("--listener", nargs="?", const="*", metavar="PEERS", type=peer_names,
+    scan.add_argument("--listener", nargs="?", const=("*",), metavar="PEERS", type=peer_names,
                       help="the peers (comma-separated; every peer when bare) run `netcheck listen`: test their "
                            "flows with tokens, so an echo is confirmed and silence is blocked "
                            "(per peer in the site file: settings: {console: {listener: true}})")

@@ -35,6 +35,8 @@ class ListenerChoice:
 
 def listener_peers(named: Collection[str], site: Site) -> frozenset[str]:
     """The peers `named` (ALL_PEERS: every peer) plus those with `listener: true` in the site's settings."""
+    if isinstance(named, str):  # one peer's name, not its letters
+        named = (named,)
     peers = {peer for peer, settings in site.settings.items() if settings.get("listener") is True}
     if ALL_PEERS in named:
         return frozenset({ALL_PEERS})

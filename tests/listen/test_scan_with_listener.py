@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from netcheck.cli import build_parser
 from netcheck.engine import Limits, scan
 from netcheck.errors import ConfigError, UsageError
 from netcheck.listen import tokens
@@ -137,6 +138,10 @@ def test_site_setting_and_option_name_the_listener_peers(tmp_path: Path) -> None
     assert listener_peers((), site) == {"console"}
     assert listener_peers(("syslog", "ntp"), site) == {"console", "syslog", "ntp"}
     assert listener_peers(("*",), site) == {"*"}
+    assert listener_peers("syslog", site) == {"console", "syslog"}
+    scan_options = {args: build_parser().parse_args(["scan", *args]).listener
+                    for args in [(), ("--listener",), ("--listener", "syslog, ntp")]}
+    assert scan_options == {(): None, ("--listener",): ("*",), ("--listener", "syslog, ntp"): ("syslog", "ntp")}
     with pytest.raises(UsageError, match="unknown peer 'consle'"):
         listener_peers(("consle",), site)
     site_file.write_text("name: s\npeers:\n  console: 127.0.0.1\nsettings:\n  console: {listener: yes-please}\n")
