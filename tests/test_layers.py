@@ -16,6 +16,7 @@ def is_cli(name: str) -> bool:
     file = name.rsplit("/", 1)[-1]
     return file in ("cli.py", "__main__.py", "argtypes.py") or file.endswith("_cli.py")
 
+
 # Still to move to the edge (they take argparse.Namespace and print): see docs/architecture.md.
 NOT_YET = {"certs/csr.py", "certs/convert.py"}
 
