@@ -31,12 +31,23 @@ def test_wrong_order_names_the_right_order(pki: Pki) -> None:
 
 
 def test_three_level_order(pki: Pki) -> None:
+    policy_ca = make_intermediate(pki.root, "Contoso Policy CA", "policy-ca", path_length=1)
+    second = make_intermediate(policy_ca, "Contoso Plant CA", "plant-ca")
+    leaf, _ = make_leaf(second)
+    ok = analyse_chain(leaf, (second.cert, policy_ca.cert, pki.root.cert), NOW)
+    assert ok.findings == [] and len(ok.path) == 4
+    swapped = analyse_chain(leaf, (policy_ca.cert, second.cert, pki.root.cert), NOW)
+    assert chain_codes(swapped.findings) == ["chain.order"]
+
+
+def test_path_length_exceeded_is_refused(pki: Pki) -> None:
+    # Given an issuing CA with pathLenConstraint 0 that issued another CA
     second = make_intermediate(pki.intermediate, "Contoso Plant CA", "plant-ca")
     leaf, _ = make_leaf(second)
-    ok = analyse_chain(leaf, (second.cert, pki.intermediate.cert, pki.root.cert), NOW)
-    assert ok.findings == [] and len(ok.path) == 4
-    swapped = analyse_chain(leaf, (pki.intermediate.cert, second.cert, pki.root.cert), NOW)
-    assert chain_codes(swapped.findings) == ["chain.order"]
+    result = analyse_chain(leaf, (second.cert, pki.intermediate.cert, pki.root.cert), NOW)
+    # Then the path is complete but RFC 5280 refuses it, naming the constraint
+    assert result.complete and chain_codes(result.findings) == ["chain.path-length"]
+    assert "Contoso Issuing CA allows 0 intermediate CA(s) below it" in result.findings[0].message
 
 
 def test_missing_intermediate(pki: Pki) -> None:
