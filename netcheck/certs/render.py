@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from netcheck.certs.chain import label
-from netcheck.certs.facts import certificate_facts, san_dns, san_ip
+from netcheck.certs.facts import certificate_facts, name_text, san_dns, san_ip
 from netcheck.certs.findings import Finding, Severity
 from netcheck.certs.run import CertReport, SiteReport, summary_counts
 
@@ -42,7 +42,7 @@ def report_json(report: CertReport) -> dict[str, Any]:
     data.update(
         certificate=certificate_facts(report.material.leaf),
         chain=[certificate_facts(cert) for cert in report.material.chain],
-        path=[cert.subject.rfc4514_string() for cert in analysis.path],
+        path=[name_text(cert, "subject") for cert in analysis.path],
         crl=analysis.crl,
         findings=[f.to_json() for f in _sorted(analysis.findings)],
         passed=analysis.passed,
