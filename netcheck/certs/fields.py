@@ -10,12 +10,14 @@ with a stable code; warnings are recorded here, never printed.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from netcheck.certs.facts import RSA_PSS_OID, name_text
 from netcheck.certs.findings import Finding, finding
@@ -60,7 +62,11 @@ def _extensions(cert: x509.Certificate) -> None:
 
 
 def reads(cert: x509.Certificate) -> list[FieldRead]:
-    """Each field the checks and renderers use, read once."""
+    """Each field the checks and renderers use, read once from a fresh parse (cryptography
+    caches fields and warns only on the first read, which may have happened elsewhere)."""
+    with warnings.catch_warnings(), contextlib.suppress(Exception):  # else read the object we have
+        warnings.simplefilter("ignore")  # load-time warnings repeat when the field is read
+        cert = x509.load_der_x509_certificate(cert.public_bytes(Encoding.DER))
     parameters: list[tuple[str, Callable[[], object]]] = [
         ("version", lambda: cert.version),
         ("serial number", lambda: cert.serial_number),
