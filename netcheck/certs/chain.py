@@ -188,6 +188,12 @@ def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
     A lone certificate is its own anchor: nothing to validate."""
     if len(path) < 2:
         return None
+    # What OpenSSL checks and the validator does not: keyCertSign, and CA-ness of a root
+    # without basicConstraints (the shadow then gives it the extension the validator wants).
+    for ca in path[1:]:
+        problem = _not_a_ca(ca)
+        if problem:
+            return Refusal("chain.not-ca", f"{label(ca)} {problem}")
     shadows = _shadow(path)
     if shadows is None:
         return None
@@ -495,12 +501,17 @@ def _validity(cert: x509.Certificate) -> tuple[datetime | None, datetime | None]
 
 def _not_a_ca(cert: x509.Certificate) -> str | None:
     constraints = extension_value(cert, x509.BasicConstraints)
+    usage = extension_value(cert, x509.KeyUsage)
     if constraints is None:
-        # OpenSSL accepts v1 self-signed roots without basic constraints; nothing else.
-        return None if is_self_signed(cert) else "has no basic constraints (CA:TRUE) extension"
+        # OpenSSL takes a self-signed root without basic constraints as a CA when it is a
+        # v1 certificate or its key usage has keyCertSign; nothing else.
+        if is_self_signed(cert) and (
+            quietly(lambda: cert.version) is x509.Version.v1 or (usage and usage.key_cert_sign)
+        ):
+            return None
+        return "has no basic constraints (CA:TRUE) extension"
     if not constraints.ca:
         return "is not a CA certificate (basic constraints CA:FALSE)"
-    usage = extension_value(cert, x509.KeyUsage)
     if usage is None:
         return None
     return None if usage.key_cert_sign else "may not sign certificates (key usage lacks keyCertSign)"
