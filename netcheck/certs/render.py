@@ -6,6 +6,7 @@ Pure functions of a report. Passphrases never reach a report, so they cannot rea
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from netcheck.certs.chain import label
@@ -68,8 +69,14 @@ def site_json(site: SiteReport) -> dict[str, Any]:
     }
 
 
+# json.dumps escapes C0 controls but, with ensure_ascii=False, leaves DEL, C1 controls
+# (U+009B is a terminal's CSI) and line/paragraph separators raw; escape them as JSON does.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
 def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:
