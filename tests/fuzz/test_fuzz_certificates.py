@@ -84,8 +84,9 @@ def seeds() -> Seeds:
 def mutation(draw: st.DrawFn, data: bytes) -> bytes:
     """A few edits of `data`: flips, truncation, insertions, deletions, length tweaks."""
     buffer = bytearray(data)
-    for operation in draw(st.lists(st.sampled_from(["flip", "cut", "length", "insert", "delete"]), min_size=1,
-                                   max_size=4)):
+    for operation in draw(
+        st.lists(st.sampled_from(["flip", "cut", "length", "insert", "delete"]), min_size=1, max_size=4)
+    ):
         if not buffer:
             break
         at = draw(st.integers(0, len(buffer) - 1))
@@ -179,15 +180,36 @@ def test_mutated_certificate_file(workdir: Path, case: tuple[str, bytes], output
         assert_contract(code, "", err, seconds)
 
 
-@given(chain=st.one_of(mutation(seeds().chain_pem), mutation(seeds().pkcs7_der),
-                       st.builds(lambda der: as_pem(der, b"CERTIFICATE"), mutation(seeds().chain_pem))))
+def _intermediate_der() -> bytes:
+    return standard().intermediate.cert.public_bytes(Encoding.DER)
+
+
+def _with_root(der: bytes) -> bytes:
+    return as_pem(der, b"CERTIFICATE") + pem(standard().root.cert)
+
+
+@given(
+    chain=st.one_of(
+        mutation(seeds().chain_pem),
+        mutation(seeds().pkcs7_der),
+        st.builds(_with_root, mutation(_intermediate_der())),
+    )
+)
 def test_mutated_chain_file(workdir: Path, chain: bytes) -> None:
     s = seeds()
     (workdir / "leaf.crt").write_bytes(s.leaf_pem)
     (workdir / "leaf.key").write_bytes(s.key_pem)
     (workdir / "chain.pem").write_bytes(chain)
     code, out, err, seconds = run_cert(
-        ["--crt", str(workdir / "leaf.crt"), "--key", str(workdir / "leaf.key"), "--chain",
-         str(workdir / "chain.pem"), "--format", "json"]
+        [
+            "--crt",
+            str(workdir / "leaf.crt"),
+            "--key",
+            str(workdir / "leaf.key"),
+            "--chain",
+            str(workdir / "chain.pem"),
+            "--format",
+            "json",
+        ]
     )
     assert_contract(code, out, err, seconds)
