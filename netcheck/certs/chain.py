@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 
-from netcheck.certs import links
+from netcheck.certs import links, subject_constraints
 from netcheck.certs.facts import (
     WEAK_HASHES,
     extension_value,
@@ -194,6 +194,9 @@ def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
         problem = _not_a_ca(ca)
         if problem:
             return Refusal("chain.not-ca", f"{label(ca)} {problem}")
+    subject_problem = subject_constraints.violation(path, [label(c) for c in path])
+    if subject_problem:
+        return Refusal("chain.name-constraints", subject_problem)
     shadows = _shadow(path)
     if shadows is None:
         return None

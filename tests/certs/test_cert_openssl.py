@@ -462,15 +462,25 @@ def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
     root = _cert(root_name, root_name, root_key, root_key, ca=True)
     leaf_name = _name("sensor-1.plant.example")
 
+    def directory(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.NameConstraints:
+        base = x509.Name([x509.NameAttribute(oid, value, PRINTABLE if oid == NameOID.COUNTRY_NAME else UTF8)
+                          for oid, value in attributes])
+        return x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(base)], excluded_subtrees=None)
+
+    in_contoso = directory((NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "Contoso Inc."))
+    in_germany = directory((NameOID.COUNTRY_NAME, "DE"))
+
     def two_level(
         int_extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
         leaf_extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
         leaf_issuer: x509.Name = int_name,
         san: str = "sensor-1.plant.example",
         int_ca: bool | None = True,
+        leaf_cn: str = "sensor-1.plant.example",
     ) -> list[x509.Certificate]:
         inter = _cert(int_name, root_name, int_key, root_key, ca=int_ca, path_length=0, extensions=int_extensions)
-        leaf = _cert(leaf_name, leaf_issuer, leaf_key, int_key, ca=False, extensions=leaf_extensions, san=san)
+        subject = _name(leaf_cn)
+        leaf = _cert(subject, leaf_issuer, leaf_key, int_key, ca=False, extensions=leaf_extensions, san=san)
         return [leaf, inter, root]
 
     def three_level(path_length: int | None) -> list[x509.Certificate]:
@@ -499,6 +509,12 @@ def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
         "name-constraints-ok": lambda: two_level(int_extensions=((permitted, True),)),
         "name-constraints-permitted": lambda: two_level(int_extensions=((permitted, True),), san="evil.example"),
         "name-constraints-excluded": lambda: two_level(int_extensions=((excluded, True),), san="x.dmz.plant.example"),
+        # cryptography's validator checks subjectAltName only; OpenSSL also the subject
+        "name-constraints-cn-only": lambda: two_level(int_extensions=((permitted, True),), san="",
+                                                      leaf_cn="evil.example"),
+        "name-constraints-cn-only-ok": lambda: two_level(int_extensions=((permitted, True),), san=""),
+        "name-constraints-directory": lambda: two_level(int_extensions=((in_germany, True),)),
+        "name-constraints-directory-ok": lambda: two_level(int_extensions=((in_contoso, True),)),
         "issuer-upper-case": lambda: two_level(leaf_issuer=_name("CONTOSO ISSUING CA")),
         "issuer-whitespace": lambda: two_level(leaf_issuer=_name("  Contoso   Issuing CA ")),
         "issuer-printable": lambda: two_level(leaf_issuer=_name("Contoso Issuing CA", PRINTABLE)),
@@ -524,6 +540,10 @@ PATH_CASES = {
     "name-constraints-ok": (True, None),
     "name-constraints-permitted": (False, "chain.name-constraints"),
     "name-constraints-excluded": (False, "chain.name-constraints"),
+    "name-constraints-cn-only": (False, "chain.name-constraints"),
+    "name-constraints-cn-only-ok": (True, None),
+    "name-constraints-directory": (False, "chain.name-constraints"),
+    "name-constraints-directory-ok": (True, None),
     "issuer-upper-case": (True, None),
     "issuer-whitespace": (True, None),
     "issuer-printable": (True, None),
