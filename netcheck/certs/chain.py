@@ -159,8 +159,10 @@ def _shadow(path: tuple[x509.Certificate, ...]) -> list[x509.Certificate] | None
             .not_valid_after(_SHADOW_TIME + dt.timedelta(days=1))
         )
         for extension in extensions:
+            # Criticality is judged by OpenSSL's list (_unknown_critical), not by which
+            # extensions the validator happens to parse, so the shadow marks none critical.
             raw = x509.UnrecognizedExtension(extension.oid, extension.value.public_bytes())
-            builder = builder.add_extension(raw, extension.critical)
+            builder = builder.add_extension(raw, critical=False)
         if index == top and extension_value(cert, x509.BasicConstraints) is None:
             # OpenSSL accepts a self-signed root without basicConstraints as the trust
             # anchor (_not_a_ca judges it); the validator insists on the extension.
@@ -194,6 +196,9 @@ def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
         problem = _not_a_ca(ca)
         if problem:
             return Refusal("chain.not-ca", f"{label(ca)} {problem}")
+    unknown = _unknown_critical(path)
+    if unknown:
+        return unknown
     subject_problem = subject_constraints.violation(path, [label(c) for c in path])
     if subject_problem:
         return Refusal("chain.name-constraints", subject_problem)
@@ -213,6 +218,43 @@ def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
         verifier.verify(shadows[0], shadows[1:-1])
     except verification.VerificationError as exc:
         return _refusal(str(exc), path)
+    return None
+
+
+# The extensions OpenSSL processes, and so accepts as critical (X509_supported_extension);
+# a critical extension outside this list makes `openssl verify` refuse the certificate.
+OPENSSL_CRITICAL_OK = frozenset(
+    {
+        "2.16.840.1.113730.1.1",  # Netscape certificate type
+        "2.5.29.15",  # keyUsage
+        "2.5.29.17",  # subjectAltName
+        "2.5.29.19",  # basicConstraints
+        "2.5.29.32",  # certificatePolicies
+        "2.5.29.31",  # cRLDistributionPoints
+        "2.5.29.37",  # extKeyUsage
+        "1.3.6.1.5.5.7.1.7",  # RFC 3779 IP address blocks
+        "1.3.6.1.5.5.7.1.8",  # RFC 3779 AS identifiers
+        "1.3.6.1.5.5.7.48.1.5",  # OCSP no check
+        "2.5.29.36",  # policyConstraints
+        "1.3.6.1.5.5.7.1.14",  # proxyCertInfo
+        "2.5.29.30",  # nameConstraints
+        "2.5.29.33",  # policyMappings
+        "2.5.29.54",  # inhibitAnyPolicy
+    }
+)
+
+
+def _unknown_critical(path: tuple[x509.Certificate, ...]) -> Refusal | None:
+    for cert in path:
+        extensions = _extension_list(cert)
+        unknown = [e.oid for e in extensions if e.critical and e.oid.dotted_string not in OPENSSL_CRITICAL_OK]
+        if unknown:
+            names = ", ".join(getattr(oid, "_name", None) or oid.dotted_string for oid in unknown)
+            return Refusal(
+                "chain.unknown-critical-extension",
+                f"{label(cert)} has the critical extension {names} ({unknown[0].dotted_string}), which "
+                "OpenSSL does not process; RFC 5280 validators refuse such a certificate",
+            )
     return None
 
 
@@ -239,9 +281,12 @@ def _refusal(text: str, path: tuple[x509.Certificate, ...]) -> Refusal:
     return Refusal("chain.rejected", f"RFC 5280 path validation refuses the chain: {reason}")
 
 
+def _extension_list(cert: x509.Certificate) -> list[x509.Extension[x509.ExtensionType]]:
+    return quietly(lambda: list(cert.extensions)) or []  # unreadable: reported by the field checks
+
+
 def _has_critical(cert: x509.Certificate, oid: str) -> bool:
-    extensions = quietly(lambda: list(cert.extensions)) or []
-    return any(e.critical and e.oid.dotted_string == oid for e in extensions)
+    return any(e.critical and e.oid.dotted_string == oid for e in _extension_list(cert))
 
 
 def _path_length_text(path: tuple[x509.Certificate, ...]) -> str:

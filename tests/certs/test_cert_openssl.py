@@ -497,6 +497,13 @@ def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
         root = bare_root
     if case == "root-with-keycertsign-only":
         root = usage_root
+    odd_root = _cert(root_name, root_name, root_key, root_key, ca=True, extensions=((UNKNOWN_CRITICAL, True),))
+    if case == "unknown-critical-root":
+        root = odd_root
+    leaf_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(int_key.public_key())
+    uri = x509.UniformResourceIdentifier("http://127.0.0.1/issuing.crl")
+    crl_point = x509.CRLDistributionPoints([x509.DistributionPoint([uri], None, None, None)])
+    policies = x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.2"), None)])
     permitted = x509.NameConstraints(permitted_subtrees=[x509.DNSName("plant.example")], excluded_subtrees=None)
     excluded = x509.NameConstraints(permitted_subtrees=None, excluded_subtrees=[x509.DNSName("dmz.plant.example")])
     cases = {
@@ -505,6 +512,10 @@ def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
         "path-length-exceeded": lambda: three_level(0),
         "unknown-critical-leaf": lambda: two_level(leaf_extensions=((UNKNOWN_CRITICAL, True),)),
         "unknown-critical-ca": lambda: two_level(int_extensions=((UNKNOWN_CRITICAL, True),)),
+        "unknown-critical-root": lambda: [*two_level()[:2], odd_root],
+        "critical-aki": lambda: two_level(leaf_extensions=((leaf_aki, True),)),
+        "critical-crl-point": lambda: two_level(leaf_extensions=((crl_point, True),)),
+        "critical-policies": lambda: two_level(leaf_extensions=((policies, True),)),
         "unknown-noncritical": lambda: two_level(leaf_extensions=((UNKNOWN_CRITICAL, False),)),
         "name-constraints-ok": lambda: two_level(int_extensions=((permitted, True),)),
         "name-constraints-permitted": lambda: two_level(int_extensions=((permitted, True),), san="evil.example"),
@@ -536,6 +547,11 @@ PATH_CASES = {
     "path-length-exceeded": (False, "chain.path-length"),
     "unknown-critical-leaf": (False, "chain.unknown-critical-extension"),
     "unknown-critical-ca": (False, "chain.unknown-critical-extension"),
+    "unknown-critical-root": (False, "chain.unknown-critical-extension"),
+    # critical extensions cryptography knows but OpenSSL does not process, and the reverse
+    "critical-aki": (False, "chain.unknown-critical-extension"),
+    "critical-crl-point": (True, None),
+    "critical-policies": (True, None),
     "unknown-noncritical": (True, None),
     "name-constraints-ok": (True, None),
     "name-constraints-permitted": (False, "chain.name-constraints"),
