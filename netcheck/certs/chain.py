@@ -140,49 +140,40 @@ def _shadow_key(index: int) -> ec.EllipticCurvePrivateKey:
 
 def _shadow(path: tuple[x509.Certificate, ...]) -> list[x509.Certificate] | None:
     """The path re-signed with throw-away keys, names and extensions kept byte for byte;
-    None when a certificate's names or extensions cannot be read (reported elsewhere)."""
+    None when a certificate's names or extensions cannot be read or written back (the
+    field checks report those; the path rules then go unchecked)."""
     shadows: list[x509.Certificate] = []
     top = len(path) - 1
     for index in range(top, -1, -1):
-        cert = path[index]
-        subject, extensions, serial = _shadow_parts(cert)
-        issuer_name = shadows[0].subject if shadows else subject
-        if subject is None or extensions is None or issuer_name is None:
-            return None
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_name)
-            .public_key(_shadow_key(index).public_key())
-            .serial_number(serial if isinstance(serial, int) and 0 < serial < 2**159 else 1)
-            .not_valid_before(_SHADOW_TIME - dt.timedelta(days=1))
-            .not_valid_after(_SHADOW_TIME + dt.timedelta(days=1))
-        )
-        for extension in extensions:
-            # Criticality is judged by OpenSSL's list (_unknown_critical), not by which
-            # extensions the validator happens to parse, so the shadow marks none critical.
-            raw = x509.UnrecognizedExtension(extension.oid, extension.value.public_bytes())
-            builder = builder.add_extension(raw, critical=False)
-        if index == top and extension_value(cert, x509.BasicConstraints) is None:
-            # OpenSSL accepts a self-signed root without basicConstraints as the trust
-            # anchor (_not_a_ca judges it); the validator insists on the extension.
-            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
-        signer = _shadow_key(min(index + 1, top))
         try:
-            shadows.insert(0, builder.sign(signer, hashes.SHA256()))
-        except Exception:  # an extension cryptography cannot write back: nothing to validate
+            shadows.insert(0, _shadow_one(path[index], shadows[0] if shadows else None, index, top))
+        except Exception:  # unreadable or unwritable: nothing the validator could judge
             return None
     return shadows
 
 
-def _shadow_parts(
-    cert: x509.Certificate,
-) -> tuple[x509.Name | None, list[x509.Extension[x509.ExtensionType]] | None, int | None]:
-    return (
-        links.read_name(cert, "subject"),
-        quietly(lambda: list(cert.extensions)),
-        quietly(lambda: cert.serial_number),
+def _shadow_one(cert: x509.Certificate, parent: x509.Certificate | None, index: int, top: int) -> x509.Certificate:
+    subject, extensions = cert.subject, list(cert.extensions)
+    serial = quietly(lambda: cert.serial_number)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(parent.subject if parent is not None else subject)
+        .public_key(_shadow_key(index).public_key())
+        .serial_number(serial if isinstance(serial, int) and 0 < serial < 2**159 else 1)
+        .not_valid_before(_SHADOW_TIME - dt.timedelta(days=1))
+        .not_valid_after(_SHADOW_TIME + dt.timedelta(days=1))
     )
+    for extension in extensions:
+        # Criticality is judged by OpenSSL's list (_unknown_critical), not by which
+        # extensions the validator happens to parse, so the shadow marks none critical.
+        raw = x509.UnrecognizedExtension(extension.oid, extension.value.public_bytes())
+        builder = builder.add_extension(raw, critical=False)
+    if index == top and extension_value(cert, x509.BasicConstraints) is None:
+        # OpenSSL accepts a self-signed root without basicConstraints as the trust
+        # anchor (_not_a_ca judges it); the validator insists on the extension.
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=False)
+    return builder.sign(_shadow_key(min(index + 1, top)), hashes.SHA256())
 
 
 def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
