@@ -113,9 +113,18 @@ def analyse(
         findings += found
         if not any(f.severity is not Severity.INFO for f in found):
             passed.append(name)
+    if any(f.code == "cert.unparsable" and f.subject not in CHECK_NAMES for f in findings):
+        # the field checks already named what cannot be read; "check X could not read it" is noise
+        findings = [f for f in findings if not (f.code == "cert.unparsable" and f.subject in CHECK_NAMES)]
     if not options.validate:
         findings = disable_validation(findings)
     return Analysis(findings, passed, chain.path, crl_evidence)
+
+
+CHECK_NAMES = frozenset(
+    {"fields", "input", "passphrase", "key-match", "key-type", "signature", "validity", "usage", "subject", "names"}
+    | {"chain", "crl"}
+)
 
 
 def _guarded(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
