@@ -10,14 +10,18 @@ One chain walker for netcheck: `netcheck cert` (analyse_chain) and the TLS probe
   RFC 5280 and OpenSSL compare names (links.same_name: case, whitespace and string type
   do not matter) and whose key verifies the signature.
 - Validating: cryptography.x509.verification (the maintained RFC 5280 validator) checks
-  basicConstraints, pathLenConstraint, name constraints and unknown critical extensions.
-  It compares names byte for byte and judges signature algorithms, key sizes and
-  validity by the CA/Browser Forum rules; netcheck reports those with its own codes
-  (expired CA, weak signature, small key) and has already checked the signatures and
-  the RFC 5280 name links. So the validator is given a *shadow* of the walked path: each
+  basicConstraints, pathLenConstraint and name constraints on subjectAltName. It
+  compares names byte for byte and judges signature algorithms, key sizes and validity
+  by the CA/Browser Forum rules; netcheck reports those with its own codes (expired CA,
+  weak signature, small key) and has already checked the signatures and the RFC 5280
+  name links. So the validator is given a *shadow* of the walked path: each
   certificate's subject and extensions, byte for byte, with the parent's exact subject
   as issuer, throw-away P-256 keys and a validity that covers the validation time.
   Everything it then refuses is a path rule.
+- On top, what OpenSSL checks and that validator does not: keyCertSign on CAs, the
+  CA-ness of a root without basicConstraints, critical extensions OpenSSL does not
+  process (OPENSSL_CRITICAL_OK), and name constraints on the subject itself
+  (subject_constraints). tests/certs/test_cert_openssl.py holds the cross-check.
 """
 
 from __future__ import annotations
@@ -120,10 +124,11 @@ class Refusal:
 
 
 # The appliance is permissive where the validator's default (CA/Browser Forum) policy is
-# strict: it takes server certificates without SAN or EKU, CAs without AKI/SKI or key usage
-# (OpenSSL's rules), so every extension may be present with any criticality. The validator
-# still refuses unknown critical extensions. basicConstraints must be present on CAs: the
-# validator insists, and so does OpenSSL (a self-signed v1 root is handled in _shadow).
+# strict: it takes server certificates without SAN (the 2021 reference documents the CN;
+# netcheck warns with name.cn-only) or without serverAuth EKU, and CAs without AKI/SKI or
+# key usage (OpenSSL's rules), so every extension may be present with any criticality
+# (critical extensions are judged by OpenSSL's list instead). basicConstraints must be
+# present on CAs: the validator insists, and so does OpenSSL (roots: see _shadow_one).
 @cache
 def _policies() -> tuple[verification.ExtensionPolicy, verification.ExtensionPolicy]:
     ca = verification.ExtensionPolicy.permit_all().require_present(
