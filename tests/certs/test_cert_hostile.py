@@ -4,6 +4,7 @@ exit 2 for an unusable file; warnings become findings and are never printed."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -263,3 +264,23 @@ def test_a_fifo_as_crt_does_not_hang(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = result["answer"]
     assert code == 2 and "is not a regular file (a FIFO)" in err
     assert time.monotonic() - started < 5
+
+
+def test_odd_certificates_in_the_chain_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], pki: Pki) -> None:
+    # Given a chain file that holds the odd certificates next to the real CAs
+    odd = [hostile.gost_key(), hostile.duplicate_extension(), hostile.cn_tagged(b"\x0c", b"\xff"),
+           hostile.serial(b"\x00"), hostile.signature_oid("1.2.840.113549.2.5")]
+    wrapped = [b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(d) + b"-----END CERTIFICATE-----\n" for d in odd]
+    chain = b"".join(wrapped) + pem(pki.intermediate.cert, pki.root.cert)
+    leaf, _ = make_leaf(pki.intermediate, crl_urls=())
+    crt, key = write(tmp_path / "leaf.crt", pem(leaf)), write(tmp_path / "leaf.key", key_pem(rsa_key("leaf")))
+    chain_path = write(tmp_path / "chain.pem", chain)
+    code, out, err = run_cert(capsys, "--crt", str(crt), "--key", str(key), "--chain", str(chain_path),
+                              "--format", "json")
+    # Then the path is still found, and each odd certificate is named in a finding
+    report = json.loads(out)
+    assert code == 1 and err == ""
+    assert report["path"][1:] == [c.subject.rfc4514_string() for c in (pki.intermediate.cert, pki.root.cert)]
+    messages = " ".join(f["message"] for f in report["findings"])
+    assert "chain certificate 2" in messages and "chain certificate 3" in messages
+    assert "cert.serial-not-positive" in codes_of(report)
