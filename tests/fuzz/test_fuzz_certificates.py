@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 import netcheck.certs.run as cert_run
 from netcheck.cli import main
 from tests.certs import hostile
-from tests.certs.pkifactory import NOW, key_pem, make_leaf, pem, standard
+from tests.certs.pkifactory import NOW, ec_key, key_pem, make_leaf, pem, standard
 
 CASE_SECONDS = 5.0
 # Raw control bytes a terminal would act on: C0 except TAB and LF, DEL, C1.
@@ -44,6 +44,8 @@ class Seeds:
     leaf_der: bytes
     leaf_pem: bytes
     key_pem: bytes
+    ec_leaf_pem: bytes  # for the chain cases: an EC key opens in microseconds, RSA in a quarter second
+    ec_key_pem: bytes
     chain_pem: bytes
     pkcs7_der: bytes
     pkcs7_pem: bytes
@@ -55,6 +57,7 @@ class Seeds:
 def seeds() -> Seeds:
     pki = standard()
     leaf, key = make_leaf(pki.intermediate, crl_urls=())
+    ec_leaf, ec = make_leaf(pki.intermediate, crl_urls=(), key=ec_key("fuzz-leaf"))
     chain = [pki.intermediate.cert, pki.root.cert]
     bundle = pkcs12.serialize_key_and_certificates(b"sensor", key, leaf, chain, NoEncryption())  # type: ignore[arg-type]
     odd = (
@@ -72,6 +75,8 @@ def seeds() -> Seeds:
         leaf_der=leaf.public_bytes(Encoding.DER),
         leaf_pem=pem(leaf),
         key_pem=key_pem(key),
+        ec_leaf_pem=pem(ec_leaf),
+        ec_key_pem=key_pem(ec),
         chain_pem=pem(*chain),
         pkcs7_der=pkcs7.serialize_certificates([leaf, *chain], Encoding.DER),
         pkcs7_pem=pkcs7.serialize_certificates([leaf, *chain], Encoding.PEM),
@@ -197,8 +202,8 @@ def _with_root(der: bytes) -> bytes:
 )
 def test_mutated_chain_file(workdir: Path, chain: bytes) -> None:
     s = seeds()
-    (workdir / "leaf.crt").write_bytes(s.leaf_pem)
-    (workdir / "leaf.key").write_bytes(s.key_pem)
+    (workdir / "leaf.crt").write_bytes(s.ec_leaf_pem)
+    (workdir / "leaf.key").write_bytes(s.ec_key_pem)
     (workdir / "chain.pem").write_bytes(chain)
     code, out, err, seconds = run_cert(
         [
