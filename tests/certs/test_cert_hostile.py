@@ -284,3 +284,12 @@ def test_odd_certificates_in_the_chain_file(tmp_path: Path, capsys: pytest.Captu
     messages = " ".join(f["message"] for f in report["findings"])
     assert "chain certificate 2" in messages and "chain certificate 3" in messages
     assert "cert.serial-not-positive" in codes_of(report)
+
+
+def test_csr_from_a_certificate_with_an_unreadable_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crt = write(tmp_path / "bad.crt", hostile.cn_tagged(b"\x0c", b"\xff"))
+    code = main(["cert", "csr", "--from-crt", str(crt), "--key-out", str(tmp_path / "n.key"),
+                 "--csr-out", str(tmp_path / "n.csr")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "subject name cannot be read" in err
+    assert not (tmp_path / "n.key").exists()
