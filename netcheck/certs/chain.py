@@ -183,7 +183,10 @@ def _shadow_one(cert: x509.Certificate, parent: x509.Certificate | None, index: 
 
 def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
     """RFC 5280 path rules on a walked path (leaf first, trust anchor last); None: valid.
-    A lone certificate is its own anchor: nothing to validate."""
+    A lone certificate is its own anchor: only its critical extensions are judged."""
+    unknown = _unknown_critical(path)  # OpenSSL refuses them even on a lone self-signed certificate
+    if unknown:
+        return unknown
     if len(path) < 2:
         return None
     # What OpenSSL checks and the validator does not: keyCertSign, and CA-ness of a root
@@ -192,9 +195,6 @@ def validate(path: tuple[x509.Certificate, ...]) -> Refusal | None:
         problem = _not_a_ca(ca)
         if problem:
             return Refusal("chain.not-ca", f"{label(ca)} {problem}")
-    unknown = _unknown_critical(path)
-    if unknown:
-        return unknown
     subject_problem = subject_constraints.violation(path, [label(c) for c in path])
     if subject_problem:
         return Refusal("chain.name-constraints", subject_problem)
@@ -345,7 +345,7 @@ def analyse_chain(
     pool = _unique([c for c in chain if fingerprint_sha256(c) != leaf_fp])
     if not pool:
         if is_self_signed(leaf):
-            return ChainResult((leaf,), True, findings)
+            return ChainResult((leaf,), True, findings + _path_rules((leaf,), findings))
         findings.append(
             finding(
                 "chain.absent",

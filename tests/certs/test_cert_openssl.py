@@ -536,6 +536,10 @@ def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
         "root-without-basic-constraints": lambda: [*two_level()[:2], bare_root],
         "root-with-keycertsign-only": lambda: [*two_level()[:2], usage_root],
     }
+    if case.startswith("self-signed"):
+        odd = ((UNKNOWN_CRITICAL, True),) if case == "self-signed-unknown-critical" else ()
+        lone = _cert(leaf_name, leaf_name, leaf_key, leaf_key, ca=False, san="sensor-1.plant.example", extensions=odd)
+        return [lone], lone
     path = cases[case]()
     return path, root
 
@@ -544,6 +548,8 @@ PATH_CASES = {
     # case: (openssl verify accepts, netcheck's finding code when refused)
     "valid": (True, None),
     "valid-three-levels": (True, None),
+    "self-signed": (True, None),
+    "self-signed-unknown-critical": (False, "chain.unknown-critical-extension"),
     "path-length-exceeded": (False, "chain.path-length"),
     "unknown-critical-leaf": (False, "chain.unknown-critical-extension"),
     "unknown-critical-ca": (False, "chain.unknown-critical-extension"),
