@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -143,7 +144,7 @@ def test_no_warning_reaches_stderr_in_a_subprocess(tmp_path: Path, pki: Pki) -> 
     chain = write(tmp_path / "chain.p7b", hostile.pkcs7_ber(pki.intermediate.cert, pki.root.cert))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONWARNINGS": "always"}
     done = subprocess.run(
-        ["python3", "-m", "netcheck", "cert", "--crt", str(crt), "--key", str(key), "--chain", str(chain),
+        [sys.executable, "-m", "netcheck", "cert", "--crt", str(crt), "--key", str(key), "--chain", str(chain),
          "--now", NOW_TEXT, "--format", "json"],
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )
