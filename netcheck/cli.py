@@ -63,7 +63,10 @@ def build_parser() -> ArgumentParser:
                     "Without --site, scans the built-in loopback sample site (127.0.0.1 only).",
     )
     scan.add_argument("--profile", "-p", default="sensor",
-                      help="built-in profile (sensor, console, client) or a YAML file; default: sensor")
+                      help="built-in profile (sensor, console, client; current/sensor, sensor-cloud, ...) or a "
+                           "YAML file; default: sensor")
+    scan.add_argument("--generation", choices=["2021", "current"], default="2021",
+                      help="documentation generation a plain profile name is taken from (default 2021)")
     scan.add_argument("--site", "-s", type=Path,
                       help="site file naming the hosts of each peer; default: the built-in loopback sample")
     scan.add_argument("--timeout", "-t", type=seconds(3600), default=3.0,
@@ -90,6 +93,10 @@ def build_parser() -> ArgumentParser:
     profiles = commands.add_parser("profiles", help="list the built-in profiles and their flows",
                                    description="List the built-in role profiles, or the flows of one.")
     profiles.add_argument("name", nargs="?", help="show the flows of this profile (a name or a file)")
+    profiles.add_argument("--generation", choices=["2021", "current"], default="2021",
+                          help="generation a plain profile name is taken from (default 2021)")
+    profiles.add_argument("--diff", nargs=2, metavar=("OLD", "NEW"),
+                          help="list the rows that changed between two generations, e.g. --diff 2021 current")
     profiles.set_defaults(func=cmd_profiles)
 
     validate = commands.add_parser("validate", help="check a profile or site file without probing",
@@ -130,7 +137,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from netcheck.profiles import data_dir, load_profile, load_site
     from netcheck.scan import ScanOptions, run_scan
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, args.generation)
     site_path = args.site
     if site_path is None:
         site_path = data_dir("examples") / "loopback.yaml"
@@ -210,19 +217,16 @@ def _terminal_width() -> int:
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    from netcheck.profiles import builtin_profiles, load_profile
+    from netcheck.generations import diff, flow_lines, listing
+    from netcheck.profiles import load_profile
 
-    if args.name:
-        profile = load_profile(args.name)
-        print(f"{profile.name} (role {profile.role}): {profile.description}")
-        for flow in profile.flows:
-            optional = "" if flow.required else " (optional)"
-            print(f"  {flow.id:<18} {flow.direction.value:<3} {flow.transport}/{str(flow.port):<11} "
-                  f"peer {flow.peer:<10} probe {flow.probe:<8} {flow.purpose}{optional}")
-        return EXIT_OK
-    for name, path in builtin_profiles().items():
-        profile = load_profile(str(path))
-        print(f"{name:<8} {len(profile.flows):>2} flows  {profile.description}")
+    if args.diff:
+        lines = diff(*args.diff)
+    elif args.name:
+        lines = flow_lines(load_profile(args.name, args.generation))
+    else:
+        lines = listing()
+    print("\n".join(lines))
     return EXIT_OK
 
 

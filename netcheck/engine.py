@@ -214,6 +214,7 @@ class Engine:
             address=address,
             latency_ms=observation.latency_ms,
             evidence=dict(observation.evidence),
+            category=observation.category,
         )
 
 
