@@ -243,7 +243,9 @@ def judge_connect(target: str, status_line: str, headers: list[tuple[str, str]],
     status = int(match.group(1))
     if 200 <= status < 300:
         return None
-    offered = [value.split()[0].lower() for name, value in headers if name == "proxy-authenticate" and value]
+    # tinyproxy answers wrong Basic credentials with 401 and WWW-Authenticate: read both.
+    offered = [value.split()[0].lower() for name, value in headers
+               if name in ("proxy-authenticate", "www-authenticate") and value]
     if offered:
         evidence["proxy_authenticate"] = offered
     if status in (401, 407):
