@@ -85,6 +85,8 @@ def _checked(host: str, port: int, raw: str, is_valid_host: Any) -> Endpoint:
         raise EntryError(f"'{raw}' is a wildcard: name each endpoint (the portal's endpoint list has no wildcards)")
     if not host or not is_valid_host(host):
         raise EntryError(f"'{raw}' is not a valid host name")
+    if "." not in host and ":" not in host:
+        raise EntryError(f"'{raw}' is not a fully qualified name (cloud endpoints are, e.g. hub.example.net)")
     return Endpoint(host, port)
 
 
@@ -146,6 +148,8 @@ def _from_csv(body: str, source: str | Path) -> list[Endpoint]:
             raise ConfigError(source, f"no column names the endpoints (header: {', '.join(header)[:80]})", line=1,
                               expected="a column such as endpoint, host, fqdn or url") from None
         name_col, data, first_line = 0, rows, 1
+        if len(rows[0]) > 1 and rows[0][1].strip().isdigit():
+            port_col = 1  # name, port
     found = []
     for offset, row in enumerate(data):
         number = first_line + offset

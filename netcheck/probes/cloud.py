@@ -136,6 +136,8 @@ async def _resolve(name: str, ctx: ProbeContext, deadline: Deadline) -> list[str
 async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | None, deadline: Deadline,
                 ctx: ProbeContext) -> Observation:
     """Resolve, connect (direct or through the proxies) and shake hands; the session on success."""
+    port = flow.port
+    assert isinstance(port, int)  # observe_cloud turned ranges away
     evidence: dict[str, Any] = {"endpoint": f"{flow.host}:{flow.port}",
                                 "path": [f"{h}:{p}" for h, p in hops] or "direct"}
     if not hops:
@@ -143,7 +145,7 @@ async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | No
         if isinstance(resolved, Observation):
             return _failed(resolved, "dns", evidence)
         evidence["addresses"] = resolved
-        channel = await connect(resolved[0], flow.port, deadline)
+        channel = await connect(resolved[0], port, deadline)
         if isinstance(channel, Observation):
             return _failed(_prefixed(channel, f"{flow.host} ({resolved[0]})"), "endpoint", evidence)
     else:
@@ -157,7 +159,7 @@ async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | No
             return tunnel
         channel = tunnel
     try:
-        session = await negotiate(channel, flow.host if not _is_ip(flow.host) else None, flow.port)
+        session = await negotiate(channel, flow.host if not _is_ip(flow.host) else None, port)
     finally:
         channel.close()
     if isinstance(session, Observation):
@@ -186,6 +188,7 @@ async def _tunnel(flow: Flow, hops: list[tuple[str, int]], authorization: str | 
     channel = await connect(proxy_address[0], first_port, deadline)
     if isinstance(channel, Observation):
         return _failed(_prefixed(channel, f"proxy {first_host}:{first_port}"), "proxy", evidence)
+    assert isinstance(flow.port, int)
     targets = [*hops[1:], (flow.host, flow.port)]
     for index, (host, port) in enumerate(targets):
         proxy = f"{hops[index][0]}:{hops[index][1]}"

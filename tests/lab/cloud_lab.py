@@ -205,7 +205,7 @@ http {{
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
 {servers}}}
 """)
-    listeners = (Listener("tcp", ENDPOINT_IP, 443), Listener("tcp", DROPPED_IP, 443), Listener("tcp", INSPECTOR_IP, 443))
+    listeners = tuple(Listener("tcp", address, 443) for address in (ENDPOINT_IP, DROPPED_IP, INSPECTOR_IP))
     return Daemon("nginx", ["nginx", "-c", str(conf), "-e", str(d / "error.log"), "-g", "daemon off;"], listeners,
                   conf, base / "logs" / "nginx.log")
 
