@@ -159,3 +159,20 @@ def test_ntp_server_hours_off_breaks_tls_only_where_it_would(cloud: CloudLab, tm
     assert_category(fresh, "clock-offset", SECURE)
     assert "3.0 h behind" in fresh["detail"] and "not valid before" in fresh["detail"]
     assert fresh["evidence"]["clock"]["offset_s"] == pytest.approx(-10800, abs=5)
+
+
+def test_service_tags_name_the_prefix_of_each_address(cloud: CloudLab, tmp_path: Path) -> None:
+    tags = tmp_path / "ServiceTags_Public.json"
+    tags.write_text(json.dumps({"values": [
+        {"name": "AzureIoTHub", "properties": {"addressPrefixes": ["203.0.113.0/28"]}},
+        {"name": "Storage", "properties": {"addressPrefixes": ["203.0.113.128/25"]}}]}))
+    covered = scan(cloud, tmp_path, [name("hub")], extra=("--service-tags", str(tags)))[name("hub")]
+    assert covered["status"] == "pass"
+    assert "203.0.113.10 is in 203.0.113.0/28 (AzureIoTHub)" in covered["detail"]
+    assert covered["evidence"]["service_tags"] == {"203.0.113.10": [{"tag": "AzureIoTHub",
+                                                                     "prefix": "203.0.113.0/28"}]}
+    storage_only = {"name": "Storage", "properties": {"addressPrefixes": ["203.0.113.128/25"]}}
+    tags.write_text(json.dumps({"values": [storage_only]}))
+    outside = scan(cloud, tmp_path, [name("hub")], extra=("--service-tags", str(tags)))[name("hub")]
+    assert (outside["status"], outside["reason"]) == ("warn", "answered")
+    assert "203.0.113.10 is in no service-tag prefix" in outside["detail"]
