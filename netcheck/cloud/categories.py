@@ -40,15 +40,17 @@ FIXES: Mapping[str, str] = {
                   "proxy",
 }
 
-# The reasons each category is reached from (the README table is generated from this).
-CATEGORY_REASONS: Mapping[str, tuple[str, ...]] = {
-    SECURE: ("tls-error", "intercepted", "certificate-warning", "clock-offset (at the endpoint)"),
-    GENERAL: ("refused", "filtered", "prohibited", "unreachable", "timeout", "proxy-denied (at the endpoint)"),
-    DNS_SERVER: ("dns-unreachable",),
-    PROXY_AUTH: ("proxy-auth-required", "proxy-auth-unsupported", "auth-failed (at the proxy)"),
-    NAME: ("nxdomain", "dns-error", "dns-failure"),
-    PROXY_SERVER: ("refused", "filtered", "prohibited", "unreachable", "timeout", "protocol-error, dns-failure "
-                   "(at the proxy)"),
+# The reasons each category is reached from, and where on the path (a test keeps the README table in step).
+CATEGORY_REASONS: Mapping[str, tuple[tuple[str, ...], str]] = {
+    SECURE: (("tls-error", "intercepted", "certificate-warning", "clock-offset", "timeout", "protocol-error"),
+             "the TLS handshake or the chain"),
+    GENERAL: (("refused", "filtered", "prohibited", "unreachable", "proxy-denied"),
+              "the endpoint, directly or as the last proxy saw it"),
+    DNS_SERVER: (("dns-unreachable",), "the site's DNS servers"),
+    PROXY_AUTH: (("proxy-auth-required", "proxy-auth-unsupported", "auth-failed"), "the proxy"),
+    NAME: (("nxdomain", "dns-error", "dns-failure"), "the endpoint's name"),
+    PROXY_SERVER: (("refused", "filtered", "prohibited", "unreachable", "timeout", "protocol-error", "dns-failure"),
+                   "the proxy (or the next proxy of a chain)"),
 }
 
 _TLS_REASONS = frozenset({Reason.TLS_ERROR, Reason.INTERCEPTED, Reason.CERT_WARNING, Reason.CLOCK_OFFSET})

@@ -68,3 +68,13 @@ def test_connect_answers() -> None:
         assert denied is not None and denied.reason is Reason.PROXY_DENIED
     junk = judge_connect(target, "SSH-2.0-OpenSSH_9.2", [], False)
     assert junk is not None and junk.reason is Reason.PROTOCOL_ERROR
+
+
+def test_readme_table_follows_the_categories() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for category in CATEGORIES:
+        reasons, where = CATEGORY_REASONS[category]
+        row = f"| {category} | {', '.join(f'`{r}`' for r in reasons)} | {where} | {FIXES[category]} |"
+        assert row in readme, row
