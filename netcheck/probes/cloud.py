@@ -130,7 +130,9 @@ def _dns_lifetime(ctx: ProbeContext, deadline: Deadline) -> float:
 async def _resolve(name: str, ctx: ProbeContext, deadline: Deadline) -> list[str] | Observation:
     from netcheck.cloud.resolve import resolve_a
 
-    return await resolve_a(name, _peers(ctx, "dns"), _dns_lifetime(ctx, deadline))
+    # dnspython asks servers by address; a DNS server named by host name is left to the host's resolver.
+    servers = [server for server in _peers(ctx, "dns") if _is_ip(server)]
+    return await resolve_a(name, servers, _dns_lifetime(ctx, deadline))
 
 
 async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | None, deadline: Deadline,
