@@ -87,6 +87,14 @@ def build_parser() -> ArgumentParser:
     scan.add_argument("--output", "-o",
                       help="file for a single file format, or a folder (default: reports/); '-' for stdout")
     scan.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    family = scan.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="IPv4 only (default: IPv4 first, IPv6 where a peer has nothing else)")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    scan.add_argument("--source", metavar="ADDRESS",
+                      help="send every probe from this local address (the management interface's)")
+    scan.add_argument("--interface", metavar="NAME",
+                      help="send every probe through this interface (root: SO_BINDTODEVICE)")
     scan.add_argument("--no-progress", action="store_true", help="no live progress even on a terminal")
     scan.set_defaults(func=cmd_scan)
 
@@ -133,7 +141,9 @@ EXTENSIONS = [
 # ---------------------------------------------------------------- commands
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from netcheck.egress import choose
     from netcheck.engine import Limits
+    from netcheck.hostinfo import local_addresses
     from netcheck.model import Status
     from netcheck.profiles import data_dir, load_profile, load_site
     from netcheck.scan import ScanOptions, run_scan
@@ -148,7 +158,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     options = ScanOptions(
         limits=Limits(timeout=args.timeout, concurrency=args.concurrency, per_host=args.per_host,
                       deadline=args.deadline),
-        udp_tries=args.udp_tries, strict=args.strict)
+        udp_tries=args.udp_tries, strict=args.strict,
+        egress=choose(args.family, args.source, args.interface, local_addresses()))
     observer = None
     if sys.stderr.isatty() and not args.no_progress:
         from netcheck.progress import TtyProgress

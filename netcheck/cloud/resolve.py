@@ -8,13 +8,21 @@ from netcheck.model import Observation, Reason
 
 
 async def resolve_a(name: str, servers: list[str], lifetime: float) -> list[str] | Observation:
-    """The IPv4 addresses of `name` asked of `servers` (the host's resolv.conf when empty)."""
+    """The addresses of `name` asked of `servers` (the host's resolv.conf when empty): A records,
+    or AAAA when the scan runs with -6 (or an IPv6 --source)."""
+    import socket
+
     import dns.asyncresolver
     import dns.exception
     import dns.resolver
 
+    from netcheck.egress import current
+
+    egress = current()
     if is_ip(name):
-        return [name]
+        refused = egress.refuses(name)
+        return Observation(Reason.NOT_APPLICABLE, refused) if refused else [name]
+    rdtype, family = ("AAAA", "IPv6") if egress.resolve_family == socket.AF_INET6 else ("A", "IPv4")
     resolver = dns.asyncresolver.Resolver(configure=not servers)
     if servers:
         resolver.nameservers = servers
@@ -24,11 +32,13 @@ async def resolve_a(name: str, servers: list[str], lifetime: float) -> list[str]
     evidence = {"name": name, "dns_servers": asked}
     shown = ", ".join(str(s) for s in asked) or "none"
     try:
-        answer = await resolver.resolve(name, "A", search=False)
+        source = egress.source_for(str(asked[0])) if asked else None
+        answer = await resolver.resolve(name, rdtype, search=False, source=source)
     except dns.resolver.NXDOMAIN:
         return Observation(Reason.NXDOMAIN, f"'{name}' does not exist (NXDOMAIN from {shown})", evidence)
     except dns.resolver.NoAnswer:
-        return Observation(Reason.DNS_FAILURE, f"'{name}' has no IPv4 address (no A record at {shown})", evidence)
+        return Observation(Reason.DNS_FAILURE, f"'{name}' has no {family} address (no {rdtype} record at {shown})",
+                           evidence)
     except dns.resolver.NoNameservers as exc:
         errors = exc.kwargs.get("errors") or []
         texts = [f"{server}: {error}" for server, _tcp, _port, error, *_ in errors]

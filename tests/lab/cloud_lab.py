@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import ipaddress
 import os
 import secrets
 import shutil
@@ -45,6 +44,7 @@ CHAIN_BACK_IP: Final = "203.0.113.22"  # tinyproxy, no auth; allows CONNECT to 4
 NTLM_PROXY_IP: Final = "203.0.113.24"  # squid, NTLM only
 DEAD_PROXY_IP: Final = "203.0.113.26"  # nothing listens: the server resets
 NTP_IP: Final = "203.0.113.123"  # chronyd, clock 3 h behind
+CLIENT_MGMT_IP: Final = "198.51.100.11"  # a second client address: only it may reach DROPPED_IP (--source)
 PROXY_PORT: Final = 3128
 CLOCK_OFFSET: Final = "-3h"
 SERVED: Final = ("hub", "blob", "bus", "fresh")  # endpoints on ENDPOINT_IP
@@ -109,6 +109,7 @@ table ip cloud_lab_nat {{
     ip saddr {CLIENT_NET} ip daddr {DNS_IP} meta l4proto {{ tcp, udp }} th dport 53 accept
     ip saddr {CLIENT_NET} ip daddr {{ {proxies} }} tcp dport {PROXY_PORT} accept
     ip saddr {CLIENT_NET} ip daddr {NTP_IP} udp dport 123 accept
+    ip saddr {CLIENT_MGMT_IP} ip daddr {DROPPED_IP} tcp dport 443 accept
   }}
 }}{nat}
 """
@@ -297,7 +298,7 @@ def start_cloud_lab() -> Iterator[CloudLab]:
         for address in (DROPPED_IP, INSPECTOR_IP, DEAD_DNS_IP, CHAIN_FRONT_IP, CHAIN_BACK_IP, NTLM_PROXY_IP,
                         DEAD_PROXY_IP, NTP_IP):
             srv.run(["ip", "addr", "add", f"{address}/24", "dev", topo.server_if])
-        ipaddress.ip_address(DNS_IP)  # already on the server (the main lab's dns address)
+        topo.client.run(["ip", "addr", "add", f"{CLIENT_MGMT_IP}/24", "dev", topo.client_if])
         etc = Path("/etc/netns") / srv.name
         _write_netns_resolv(srv, f"nameserver {DNS_IP}\noptions timeout:1 attempts:1\n")
         _write_netns_resolv(topo.client, f"nameserver {DNS_IP}\noptions timeout:1 attempts:1\n")

@@ -24,6 +24,7 @@ from .cloud_lab import (
     AUTH_PROXY_IP,
     CHAIN_BACK_IP,
     CHAIN_FRONT_IP,
+    CLIENT_MGMT_IP,
     DEAD_DNS_IP,
     DEAD_PROXY_IP,
     DNS_IP,
@@ -176,3 +177,12 @@ def test_service_tags_name_the_prefix_of_each_address(cloud: CloudLab, tmp_path:
     outside = scan(cloud, tmp_path, [name("hub")], extra=("--service-tags", str(tags)))[name("hub")]
     assert (outside["status"], outside["reason"]) == ("warn", "answered")
     assert "203.0.113.10 is in no service-tag prefix" in outside["detail"]
+
+
+def test_source_address_picks_the_management_interface(cloud: CloudLab, tmp_path: Path) -> None:
+    # The router lets only the second client address reach the "dropped" endpoint.
+    dropped = name("dropped")
+    assert scan(cloud, tmp_path, [dropped])[dropped]["reason"] == "filtered"
+    chosen = scan(cloud, tmp_path, [dropped], extra=("--source", CLIENT_MGMT_IP))[dropped]
+    assert (chosen["status"], chosen["reason"]) == ("pass", "answered"), chosen["detail"]
+    assert scan(cloud, tmp_path, [dropped], extra=("-6",))[dropped]["reason"] == "dns-failure"  # no AAAA record
