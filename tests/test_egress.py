@@ -146,3 +146,10 @@ def test_egress_rules() -> None:
     assert Egress(interface="eth0", interface_addresses=("198.51.100.10", V6)).source_for(V6) == V6
     assert Egress().source_for(V4) is None and Egress().as_dict() == {}
     assert choose(None, None, None, (V4,)) == Egress()
+
+
+def test_listener_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["listen", "--profile", "console", "-6", "--bind", V4, "--duration", "1s"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "-6: none of the addresses to listen on (127.0.0.1) is IPv6" in err[0]
