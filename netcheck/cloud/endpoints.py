@@ -133,8 +133,14 @@ def _from_lines(body: str, source: str | Path) -> list[Endpoint]:
 
 
 def _from_csv(body: str, source: str | Path) -> list[Endpoint]:
-    dialect = csv.Sniffer().sniff(body.splitlines()[0], delimiters=",;\t")
-    rows = [row for row in csv.reader(io.StringIO(body), dialect) if any(cell.strip() for cell in row)]
+    first = body.splitlines()[0]
+    delimiter = next(sep for sep in ",;\t" if sep in first)
+    try:
+        rows = [row for row in csv.reader(io.StringIO(body), delimiter=delimiter) if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise ConfigError(source, f"not readable as CSV: {exc}", expected=EXPECTED_FILE) from None
+    if not rows:
+        return []
     header = [cell.strip().lower().replace(" ", "_") for cell in rows[0]]
     name_col = next((header.index(key) for key in NAME_KEYS if key in header), None)
     port_col = next((header.index(key) for key in PORT_KEYS if key in header), None)

@@ -301,7 +301,7 @@ async def _judge_certificate(flow: Flow, observation: Observation, clock: asynci
     path = "direct" if evidence.get("path") == "direct" else "via " + " -> ".join(evidence["path"])
     if assessment.reason is Reason.INTERCEPTED:
         detail = (f"{flow.host}: TLS inspection: the certificate is issued by {leaf.get('issuer')}, "
-                  f"not by a root {expect.ca_file}; " + "; ".join(assessment.problems))
+                  f"not by a root of {expect.ca_file}; " + "; ".join(assessment.problems))
         return Observation(Reason.INTERCEPTED, detail, {**evidence, "stage": "tls"}, session.handshake_ms,
                            categorise(Reason.INTERCEPTED, "tls"))
     if assessment.reason is not Reason.ANSWERED:
