@@ -61,6 +61,11 @@ def test_profiles_command_shows_generations(capsys: pytest.CaptureFixture[str]) 
     assert main(["profiles", "sensor-cloud"]) == 0
     out = capsys.readouterr().out
     assert "generation current" in out and "doc current" in out and "doc 2021" in out
+    assert main(["profiles", "--generation", "current", "sensor"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sensor (role sensor, generation current)") and "console-https" not in out
+    assert main(["profiles", "sensor"]) == 0
+    assert "generation 2021" in capsys.readouterr().out
     assert main(["profiles", "--diff", "2021", "current"]) == 0
     assert main(["profiles", "--diff", "2021", "2030"]) == 2
 
@@ -85,3 +90,13 @@ def test_cloud_is_not_a_peer(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     site_file.write_text(json.dumps({"name": "s", "peers": {"cloud": "hub.example.net"}}))
     assert main(["validate", str(site_file)]) == 2
     assert "top-level 'endpoints:'" in capsys.readouterr().err
+
+
+def test_scan_generation_switch(tmp_path: Path) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(json.dumps({"name": "s", "peers": {}}))  # nothing outbound is probed
+    out = tmp_path / "report.json"
+    assert main(["scan", "--generation", "current", "--profile", "sensor", "--site", str(site_file), "--format",
+                 "json", "--output", str(out), "--no-progress", "--no-raw", "--timeout", "1"]) in (0, 1)
+    flows = {r["flow"] for r in json.loads(out.read_text())["results"]}
+    assert "ntp-external" in flows and not flows & {"console-https", "tunnel", "ntp-console"}
