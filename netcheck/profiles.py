@@ -403,6 +403,10 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
         settings[peer] = _check_options(doc, ("settings", peer), options,
                                          {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 
+    for index, hop in enumerate(settings.get(CLOUD_PEER, {}).get("proxy_chain") or []):
+        if not isinstance(hop, str) or "@" in hop:  # the report repeats options: no credentials in them
+            raise doc.error(("settings", CLOUD_PEER, "proxy_chain", index), "is not a proxy URL without credentials",
+                            expected="http://host:port")
     extra = {key: top[key] for key in top
              if key not in ("name", "description", "peers", "ports", "settings", "endpoints")}
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)

@@ -100,3 +100,12 @@ def test_scan_generation_switch(tmp_path: Path) -> None:
                  "json", "--output", str(out), "--no-progress", "--no-raw", "--timeout", "1"]) in (0, 1)
     flows = {r["flow"] for r in json.loads(out.read_text())["results"]}
     assert "ntp-external" in flows and not flows & {"console-https", "tunnel", "ntp-console"}
+
+
+def test_proxy_chain_urls_carry_no_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(json.dumps({"name": "s", "peers": {}, "settings": {
+        "cloud": {"proxy_chain": ["http://user:secret@198.51.100.3:3128"]}}}))
+    assert main(["validate", str(site_file)]) == 2
+    err = capsys.readouterr().err
+    assert "proxy_chain" in err and "secret" not in err
