@@ -53,30 +53,42 @@ def parse_entry(text: str) -> Endpoint:
     raw = text.strip()
     if not raw:
         raise EntryError("is empty")
+    return _parse(raw, _shown(raw), is_valid_host)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """Text from a downloaded file, safe to quote in a one-line error on a terminal."""
+    from netcheck.render.escape import terminal_text
+
+    return terminal_text(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def _parse(raw: str, shown: str, is_valid_host: Any) -> Endpoint:
     if "://" in raw:
         parts = urlsplit(raw)
         if parts.scheme.lower() not in ("https", "http", "wss", "amqps", "mqtts", "tcp"):
-            raise EntryError(f"'{raw}' has an unsupported scheme")
+            raise EntryError(f"'{shown}' has an unsupported scheme")
         try:
             port = parts.port
         except ValueError:
-            raise EntryError(f"'{raw}' has an invalid port") from None
+            raise EntryError(f"'{shown}' has an invalid port") from None
         host = parts.hostname or ""
-        return _checked(host, port or DEFAULT_PORT, raw, is_valid_host)
+        return _checked(host, port or DEFAULT_PORT, shown, is_valid_host)
     if raw.startswith("["):
         host, _, rest = raw[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else rest
-        return _checked(host, _port(port_text, raw) if port_text else DEFAULT_PORT, raw, is_valid_host)
+        return _checked(host, _port(port_text, shown) if port_text else DEFAULT_PORT, shown, is_valid_host)
     host, sep, port_text = raw.rpartition(":")
     if not sep or ":" in host:  # no port, or a bare IPv6 address
-        return _checked(raw, DEFAULT_PORT, raw, is_valid_host)
-    return _checked(host, _port(port_text, raw), raw, is_valid_host)
+        return _checked(raw, DEFAULT_PORT, shown, is_valid_host)
+    return _checked(host, _port(port_text, shown), shown, is_valid_host)
 
 
 def _port(text: str, raw: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= 65535:
         raise EntryError(f"'{raw}' has an invalid port (1-65535)")
-    return int(text)
+    return int(digits)
 
 
 def _checked(host: str, port: int, raw: str, is_valid_host: Any) -> Endpoint:
@@ -126,7 +138,7 @@ def _from_lines(body: str, source: str | Path) -> list[Endpoint]:
         text = line.split("#", 1)[0].strip()
         if text:
             if len(text.split()) > 1:
-                raise ConfigError(source, f"'{text[:60]}' is more than one word", line=number,
+                raise ConfigError(source, f"'{_shown(text, 60)}' is more than one word", line=number,
                                   expected="one endpoint name per line")
             found.append(_entry(text, source, "", number))
     return found
@@ -151,7 +163,7 @@ def _from_csv(body: str, source: str | Path) -> list[Endpoint]:
         try:
             parse_entry(rows[0][0])
         except EntryError:
-            raise ConfigError(source, f"no column names the endpoints (header: {', '.join(header)[:80]})", line=1,
+            raise ConfigError(source, f"no column names the endpoints (header: {_shown(', '.join(header))})", line=1,
                               expected="a column such as endpoint, host, fqdn or url") from None
         name_col, data, first_line = 0, rows, 1
         if len(rows[0]) > 1 and rows[0][1].strip().isdigit():
@@ -176,7 +188,7 @@ def _with_ports(name: str, ports: str, source: str | Path, where: str, line: int
     result = []
     for number in numbers:
         try:
-            result.append(Endpoint(endpoint.name, _port(number, f"{name} port {number}")))
+            result.append(Endpoint(endpoint.name, _port(number, _shown(f"{name} port {number}"))))
         except EntryError as exc:
             raise ConfigError(source, str(exc), key=where, line=line, expected="ports 1-65535") from None
     return result
@@ -211,7 +223,7 @@ def _json_items(data: Any, source: str | Path) -> list[Any]:
                 return list(lowered[key])
         if any(key in lowered for key in NAME_KEYS):
             return [data]  # a single endpoint object
-        keys = ", ".join(list(lowered)[:8])
+        keys = _shown(", ".join(list(lowered)[:8]))
         raise ConfigError(source, f"no endpoint list in this JSON object (keys: {keys})",
                           expected="a list, or an object with an endpoints/values/items list")
     raise ConfigError(source, f"JSON {type(data).__name__} is not an endpoint list", expected=EXPECTED_FILE)
@@ -225,7 +237,8 @@ def _json_object(item: dict[str, Any], source: str | Path, where: str) -> list[E
         nested = next((value for value in lowered.values() if isinstance(value, dict)), None)
         if nested is not None and any(isinstance(nested.get(k), str) for k in NAME_KEYS):
             return _json_object(nested, source, where)
-        raise ConfigError(source, f"object has no endpoint key (keys: {', '.join(list(lowered)[:8])})", key=where,
+        keys = _shown(", ".join(list(lowered)[:8]))
+        raise ConfigError(source, f"object has no endpoint key (keys: {keys})", key=where,
                           expected="a key such as endpoint, host, fqdn or url")
     port_key = next((key for key in PORT_KEYS if key in lowered), None)
     ports = lowered.get(port_key) if port_key else None

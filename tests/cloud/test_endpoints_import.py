@@ -103,3 +103,11 @@ def test_import_refuses_bad_files_with_one_line(tmp_path: Path) -> None:
 
 def test_replace_section_appends_when_missing() -> None:
     assert replace_section("name: s\npeers: {}", "endpoints:\n  - x\n") == "name: s\npeers: {}\nendpoints:\n  - x\n"
+
+
+def test_hostile_text_is_quoted_safely() -> None:
+    with pytest.raises(Exception) as caught:
+        parse_list("evil\x1b]0;owned\x07.example.net\n", "list.txt")
+    assert "\x1b" not in str(caught.value) and "\\x1b" in str(caught.value)
+    with pytest.raises(Exception, match="invalid port"):
+        parse_list("hub.example.net:\u00b2\n", "list.txt")  # a Unicode digit is not a port
