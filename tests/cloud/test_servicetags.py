@@ -39,3 +39,15 @@ def test_most_specific_prefix_first(tmp_path: Path) -> None:
 def test_malformed_files(data: object, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         parse(data, "tags.json")
+
+
+def test_a_bad_file_stops_the_scan_before_any_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from netcheck.cli import main
+
+    tags = tmp_path / "tags.json"
+    tags.write_text('{"values": [{"name": "Storage", "properties": {"addressPrefixes": ["20.0.0.0/33"]}}]}')
+    site = tmp_path / "site.yaml"
+    site.write_text('{"name": "s", "peers": {}}')
+    assert main(["scan", "--site", str(site), "--service-tags", str(tags), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "values[0].properties.addressPrefixes[0]" in err[0] and "tags.json" in err[0]
