@@ -8,10 +8,11 @@ proxy, the same reason at the endpoint a general connection error. `categorise` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
-from netcheck.model import Reason
+from netcheck.model import Reason, Result
 
 SECURE = "Errors establishing secure connections"
 GENERAL = "General connection errors"
@@ -80,3 +81,43 @@ def categorise(reason: Reason, stage: Stage) -> str | None:
 
 def fix_for(category: str) -> str | None:
     return FIXES.get(category)
+
+
+@dataclass(frozen=True)
+class PaneRow:
+    """One category of the sensor's troubleshooting pane: the endpoints it holds and the fix."""
+
+    category: str
+    fix: str
+    endpoints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pane:
+    """The cloud flows of a report the way the sensor's own pane shows them."""
+
+    connected: tuple[str, ...]
+    failures: tuple[PaneRow, ...]
+
+    @property
+    def headline(self) -> str:
+        if not self.failures:
+            return f"{CONNECTED} ({len(self.connected)} endpoint{'s' if len(self.connected) != 1 else ''})"
+        failing = sum(len(row.endpoints) for row in self.failures)
+        return f"{failing} of {failing + len(self.connected)} endpoints cannot be reached the way the sensor needs"
+
+
+def pane(results: Iterable[Result]) -> Pane | None:
+    """The troubleshooting pane of the cloud flows in `results`, in the sensor's category order;
+    None when the report has no tested cloud flow. Pure."""
+    cloud = [r for r in results if r.flow.probe == "cloud" and r.flow.host]
+    if not cloud:
+        return None
+    connected = tuple(f"{r.flow.host}:{r.flow.port}" for r in cloud
+                      if r.category is None and r.reason is Reason.ANSWERED)
+    rows = []
+    for category in CATEGORIES:
+        endpoints = tuple(f"{r.flow.host}:{r.flow.port}" for r in cloud if r.category == category)
+        if endpoints:
+            rows.append(PaneRow(category, FIXES[category], endpoints))
+    return Pane(connected, tuple(rows))

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from netcheck.cloud.categories import FIXES, PROXY_AUTH
-from netcheck.model import Reason, Report, Status
+from netcheck.model import Flow, Reason, Report, Status
 from netcheck.render.html import render_html
 from netcheck.serialize import dumps, loads
 from tests.render.sample import INFO, flow, result, sample_results
@@ -16,8 +16,12 @@ from tests.render.sample import INFO, flow, result, sample_results
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def cloud_flow() -> Flow:
+    return replace(flow("cloud-https", "cloud", "hub.example.net", "HTTPS", "tcp", 443, "To the cloud"), probe="cloud")
+
+
 def cloud_report() -> Report:
-    cloud = flow("cloud-https", "cloud", "hub.example.net", "HTTPS", "tcp", 443, "Outbound HTTPS to the cloud")
+    cloud = cloud_flow()
     failed = replace(result(cloud, Status.FAIL, Reason.PROXY_AUTH_REQUIRED, "CONNECT hub.example.net:443: 407"),
                      category=PROXY_AUTH)
     return Report.build(INFO, [*sample_results(), failed])
@@ -38,3 +42,13 @@ def test_html_shows_the_category_and_its_fix() -> None:
     page = render_html(cloud_report())
     assert f'<div class="category">{PROXY_AUTH}</div>' in page
     assert FIXES[PROXY_AUTH].replace("'", "&#39;") in page
+
+
+def test_html_has_the_sensors_troubleshooting_pane() -> None:
+    page = render_html(cloud_report())
+    assert '<section id="cloud">' in page and "1 of 1 endpoints cannot be reached" in page
+    assert f"<td><b>{PROXY_AUTH}</b></td><td class=\"mono\">hub.example.net:443</td>" in page
+    assert '<section id="cloud">' not in render_html(Report.build(INFO, sample_results()))
+    cloud = cloud_flow()
+    passed = result(cloud, Status.PASS, Reason.ANSWERED, "The sensor is connected to cloud successfully")
+    assert "The sensor is connected to cloud successfully (1 endpoint)" in render_html(Report.build(INFO, [passed]))
