@@ -113,11 +113,14 @@ def pane(results: Iterable[Result]) -> Pane | None:
     cloud = [r for r in results if r.flow.probe == "cloud" and r.flow.host]
     if not cloud:
         return None
-    connected = tuple(f"{r.flow.host}:{r.flow.port}" for r in cloud
-                      if r.category is None and r.reason is Reason.ANSWERED)
+    connected = tuple(_endpoint(r) for r in cloud if r.category is None and r.reason is Reason.ANSWERED)
     rows = []
     for category in CATEGORIES:
-        endpoints = tuple(f"{r.flow.host}:{r.flow.port}" for r in cloud if r.category == category)
+        endpoints = tuple(_endpoint(r) for r in cloud if r.category == category)
         if endpoints:
             rows.append(PaneRow(category, FIXES[category], endpoints))
     return Pane(connected, tuple(rows))
+
+
+def _endpoint(result: Result) -> str:
+    return result.flow.host if result.flow.port == 443 else f"{result.flow.host}:{result.flow.port}"

@@ -47,7 +47,7 @@ def test_html_shows_the_category_and_its_fix() -> None:
 def test_html_has_the_sensors_troubleshooting_pane() -> None:
     page = render_html(cloud_report())
     assert '<section id="cloud">' in page and "1 of 1 endpoints cannot be reached" in page
-    assert f"<td><b>{PROXY_AUTH}</b></td><td class=\"mono\">hub.example.net:443</td>" in page
+    assert f"<td><b>{PROXY_AUTH}</b></td><td class=\"mono\">hub.example.net</td>" in page
     assert '<section id="cloud">' not in render_html(Report.build(INFO, sample_results()))
     cloud = cloud_flow()
     passed = result(cloud, Status.PASS, Reason.ANSWERED, "The sensor is connected to cloud successfully")
