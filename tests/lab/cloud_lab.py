@@ -5,7 +5,8 @@ chained to an upstream tinyproxy, squid asking for NTLM only), a TLS-inspecting 
 whose clock is three hours behind (chronyd under libfaketime).
 
 Same namespaces and address rules as the main lab (tests/lab/topology.py): client
-198.51.100.10 -> router -> server 203.0.113.x; nothing touches the host namespace.
+198.51.100.10 (and 198.51.100.11, the only address the router lets reach the "dropped"
+endpoint: --source) -> router -> server 203.0.113.x; nothing touches the host namespace.
 The client trusts the public CA through SSL_CERT_FILE, as OpenSSL finds a system store.
 """
 

@@ -1,7 +1,8 @@
 """A sensor-cloud scan in the cloud lab (tests/lab/cloud_lab.py) gives each path the sensor's
 own category: direct and allowed, dropped by the router, a name that does not resolve, an
 unreachable DNS server, a Basic-auth proxy (right, wrong and no credentials), an NTLM-only
-proxy, an unreachable proxy, chained proxies, TLS inspection, and a skewed NTP server.
+proxy, an unreachable proxy, chained proxies, TLS inspection, and a skewed NTP server; plus
+service tags and --source.
 
 Each scenario is one `netcheck scan --profile sensor-cloud` run in the client namespace, as a
 user runs it; only the cloud-https results are asserted here (the other flows have their own
