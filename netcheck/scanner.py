@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from netcheck import __version__
+from netcheck.egress import DEFAULT as DEFAULT_EGRESS
+from netcheck.egress import Egress, using
 from netcheck.engine import Limits, Observer, ScanHook
 from netcheck.engine import scan as probe_flows
 from netcheck.hostinfo import host_name, local_addresses
@@ -49,11 +51,12 @@ class ScanOptions:
     limits: Limits
     udp_tries: int = 3
     strict: bool = False
+    egress: Egress = DEFAULT_EGRESS  # -4 / -6 / --source / --interface
 
     def as_dict(self) -> dict[str, Any]:
         return {"timeout_s": self.limits.timeout, "deadline_s": self.limits.deadline,
                 "concurrency": self.limits.concurrency, "per_host": self.limits.per_host,
-                "udp_tries": self.udp_tries, "strict": self.strict}
+                "udp_tries": self.udp_tries, "strict": self.strict, **self.egress.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,8 @@ async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, 
     ctx = ProbeContext(timeout=options.limits.timeout, run_id=run_id, udp_tries=options.udp_tries, env=env,
                        settings={"peers": site.peers, "site": site})
     started = utc_now_iso()
-    outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
+    with using(options.egress):  # every socket of the run reads it (netcheck.egress); tasks copy the context
+        outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
     run_options = options.as_dict()
     if outcome.stopped_by:
         run_options["interrupted"] = outcome.stopped_by
@@ -255,6 +259,9 @@ class ScanKeywords(TypedDict, total=False):
     strict: bool
     listener_peers: Collection[str]
     raw: bool | None
+    family: int | None
+    source: str | None
+    interface: str | None
     env: Mapping[str, str] | None
     observer: Observer | None
     hooks: Sequence[ScanHook]
@@ -293,7 +300,8 @@ def _site(site: Site | str | os.PathLike[str] | None, profile: Profile) -> Site:
 async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str] | None = None, *,
                      timeout: float = 3.0, deadline: float = 120.0, concurrency: int = 256, per_host: int = 64,
                      udp_tries: int = 3, strict: bool = False, listener_peers: Collection[str] = (),
-                     raw: bool | None = None, env: Mapping[str, str] | None = None,
+                     raw: bool | None = None, family: int | None = None, source: str | None = None,
+                     interface: str | None = None, env: Mapping[str, str] | None = None,
                      observer: Observer | None = None, hooks: Sequence[ScanHook] = (),
                      notice: Notice | None = None) -> Report:
     """Scan `profile`'s flows against `site` (None: the built-in loopback sample site) and check
@@ -307,6 +315,8 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
     strict          warnings fail the run too (Report.verdict)
     listener_peers  peers running `netcheck listen` ("*": every peer), besides the site's `listener: true`
     raw             diagnose failed flows with raw packets: True, False, or None (when privileged)
+    family          4 or 6: only that address family (default: IPv4 first, IPv6 where a peer has no other)
+    source          send every probe from this local address; interface: through this interface (root)
     env             where *_env secrets are looked up (default os.environ)
     observer        progress (engine.Observer); hooks: extra engine.ScanHook objects
     notice          receives one-line notices (e.g. raw diagnosis unavailable); default: dropped
@@ -316,9 +326,14 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
     environment = dict(os.environ) if env is None else env
     chosen = _profile(profile)
     where = _site(site, chosen)
+    egress = DEFAULT_EGRESS
+    if (family, source, interface) != (None, None, None):
+        from netcheck.egress import choose
+
+        egress = choose(family, source, interface, local_addresses())
     options = ScanOptions(limits=Limits(timeout=timeout, concurrency=concurrency, per_host=per_host,
                                         deadline=deadline),
-                          udp_tries=udp_tries, strict=strict)
+                          udp_tries=udp_tries, strict=strict, egress=egress)
     all_hooks = [*scan_hooks(where, listener_peers=listener_peers, raw=raw, env=environment, notice=notice),
                  *hooks]
     return await run_scan_async(chosen, where, options, env=environment, observer=observer, hooks=all_hooks)

@@ -191,3 +191,16 @@ def test_listener_peers_is_a_typed_option(tmp_path: Path) -> None:
     # probe, an empty datagram the listener ignores.
     assert asyncio.run(application(["console"])) == {"to-console": Reason.CONFIRMED, "to-syslog": Reason.NO_RESPONSE}
     assert asyncio.run(application(["*"])) == {"to-console": Reason.CONFIRMED, "to-syslog": Reason.CONFIRMED}
+
+
+def test_address_family_is_a_typed_option() -> None:
+    report = netcheck.scan("sensor", None, timeout=1, raw=False, family=6)
+    # Flows to a host the engine resolves; the http-crl probe fetches its URL itself (httpfetch),
+    # which does not read the egress choice yet.
+    outbound = [r for r in report.results if r.flow.direction.value == "out" and r.flow.host
+                and r.flow.probe != "http-crl"]
+    assert outbound and {r.reason for r in outbound} == {Reason.NOT_APPLICABLE}  # the sample site is IPv4 only
+    assert all("-6" in r.detail for r in outbound)
+    assert report.info.options["family"] == "ipv6"
+    with pytest.raises(UsageError, match="not an IP address"):
+        netcheck.scan("sensor", None, source="not-an-address")

@@ -47,6 +47,10 @@ def add_parser(commands: Any) -> None:
     listen.add_argument("--receipt", "-r", type=Path,
                         help="where to write the JSON receipt (default: reports/netcheck-receipt-<host>-<time>.json)")
     listen.add_argument("--quiet", "-q", action="store_true", help="do not print each probe")
+    family = listen.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="listen on the IPv4 addresses only (of --bind or the site file)")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="listen on the IPv6 addresses only")
     listen.set_defaults(func=cmd_listen)
 
 
@@ -75,8 +79,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
     def show(line: str) -> None:
         print(terminal_text(line), file=sys.stdout, flush=True)
 
-    outcome = run_listener(args.profile, args.site, bind=args.bind or (), duration=args.duration,
-                           receipt=args.receipt, env=os.environ, on_probe=None if args.quiet else show, notice=say)
+    outcome = run_listener(args.profile, args.site, bind=args.bind or (), family=args.family,
+                           duration=args.duration, receipt=args.receipt, env=os.environ,
+                           on_probe=None if args.quiet else show, notice=say)
     say(summary_line(outcome.receipt))
     say(f"wrote receipt: {outcome.receipt_path}")
     if not outcome.listening:

@@ -42,10 +42,11 @@ class ListenOutcome:
 
 
 def run_listener(profile_name: str, site_path: Path | None = None, *, bind: Sequence[str] = (),
-                 duration: float, receipt: Path | None = None, env: Mapping[str, str],
+                 family: int | None = None, duration: float, receipt: Path | None = None, env: Mapping[str, str],
                  on_probe: Callable[[str], None] | None = None, notice: Notice = ignore,
                  stop_on_signals: bool = True) -> ListenOutcome:
-    """Open the role's inbound endpoints for `duration` seconds (SIGINT/SIGTERM end it earlier),
+    """Open the role's inbound endpoints for `duration` seconds (SIGINT/SIGTERM end it earlier)
+    on `bind` (else the site file's addresses for the role; `family` 4 or 6 keeps that family's),
     pass each new probe's line to `on_probe`, and write the receipt (to `receipt`, or reports/).
     Bad input raises UsageError/ConfigError before anything listens."""
     from netcheck.hostinfo import host_name, local_addresses
@@ -60,6 +61,7 @@ def run_listener(profile_name: str, site_path: Path | None = None, *, bind: Sequ
         raise UsageError(f"profile {profile.name} has no inbound flows to listen for",
                          hint="listen with the profile of the host you run on (e.g. console)")
     addresses = check_addresses(list(bind)) if bind else default_addresses(profile.role, site, local_addresses())
+    addresses = _of_family(addresses, family)
     flows_at = {(e.transport, e.port): e.flows for e in plan.endpoints}
 
     def show(record: ProbeRecord, first: bool) -> None:
@@ -105,6 +107,19 @@ async def _serve(listener: Listener, duration: float, notice: Notice, stop_on_si
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, handler)  # not SIG_DFL: a late SIGTERM still ends in one line
+
+
+def _of_family(addresses: list[str], family: int | None) -> list[str]:
+    """-4 / -6: only the addresses of that family (0.0.0.0 and :: count as theirs)."""
+    import ipaddress
+
+    if family is None:
+        return addresses
+    kept = [address for address in addresses if ipaddress.ip_address(address).version == family]
+    if not kept:
+        raise UsageError(f"-{family}: none of the addresses to listen on ({', '.join(addresses)}) is IPv{family}",
+                         hint=f"pass --bind with an IPv{family} address")
+    return kept
 
 
 def bind_lines(outcomes: list[Any]) -> list[str]:

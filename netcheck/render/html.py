@@ -128,6 +128,8 @@ def _peer_views(report: Report) -> list[PeerView]:
 def render_html(report: Report) -> str:
     import markupsafe
 
+    from netcheck.cloud.categories import pane as cloud_pane
+
     script = template_text("report.js")
     peers = _peer_views(report)
     fixes = [row for view in peers for row in view.rows if row.remediation]
@@ -144,6 +146,7 @@ def render_html(report: Report) -> str:
         duration=duration_text(report.info.started, report.info.finished),
         peers=peers,
         fixes=fixes,
+        cloud=cloud_pane(report.results),
         certificates=sections,
         rules=rules,
         statuses=[status.value for status in Status],
