@@ -24,6 +24,7 @@ from netcheck.egress import DEFAULT as DEFAULT_EGRESS
 from netcheck.egress import Egress, using
 from netcheck.engine import Limits, Observer, ScanHook
 from netcheck.engine import scan as probe_flows
+from netcheck.errors import UsageError
 from netcheck.hostinfo import host_name, local_addresses
 from netcheck.model import Flow, Reason, Report, Result, RunInfo, Status
 from netcheck.plan import plan
@@ -287,6 +288,13 @@ def scan_hooks(site: Site, *, listener_peers: Collection[str] = (), raw: bool | 
     return hooks
 
 
+def _check_limits(**limits: float) -> None:
+    """The numeric options, checked as the command line's argument types check them."""
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+            raise UsageError(f"{name} must be a positive number, not {value!r}")
+
+
 def _profile(profile: Profile | str) -> Profile:
     return load_profile(profile) if isinstance(profile, str) else profile
 
@@ -323,6 +331,10 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
 
     Bad files or options raise ConfigError / UsageError (netcheck.errors).
     """
+    _check_limits(timeout=timeout, deadline=deadline, concurrency=concurrency, per_host=per_host,
+                  udp_tries=udp_tries)
+    if family not in (None, 4, 6):
+        raise UsageError(f"family must be 4, 6 or None, not {family!r}")
     environment = dict(os.environ) if env is None else env
     chosen = _profile(profile)
     where = _site(site, chosen)

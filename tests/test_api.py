@@ -138,6 +138,11 @@ def test_bad_input_raises_typed_errors(tmp_path: Path) -> None:
         netcheck.scan("sensor", tmp_path / "missing.yaml", timeout=1)
     with pytest.raises(UsageError, match="unknown peer 'consle'"):
         netcheck.scan("sensor", None, timeout=1, listener_peers=["consle"])
+    for bad in ({"timeout": 0}, {"deadline": -1.0}, {"concurrency": True}, {"udp_tries": float("nan")}):
+        with pytest.raises(UsageError, match="must be a positive number"):
+            netcheck.scan("sensor", None, **bad)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="family must be 4, 6"):
+        netcheck.scan("sensor", None, family=5)
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
