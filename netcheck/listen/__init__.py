@@ -5,5 +5,7 @@ tokens    the wire format of a probe token and its echo (42 bytes each)
 server    the asyncio TCP + UDP listener: rate limits, bounded memory, a receipt
 endpoints which ports a role's listener opens (profile inbound flows, site overrides)
 receipt   the JSON receipt written on exit, and join_receipt() for `netcheck report --receipt`
-cli       the `listen` sub-command and the scan options --listener / --no-raw
+run       one listening session (typed arguments; reports through callables)
+scanning  the scan's side: which flows the listener probe tests (listener_hooks)
+cli       the `listen` sub-command and the scan option --listener
 """

@@ -1,5 +1,5 @@
-"""`netcheck listen`, and the scan options --listener / --no-raw (read by cli.cmd_scan as the typed
-options listener_peers= and raw=). Imports nothing heavy:
+"""`netcheck listen`, and the scan option --listener (cli.cmd_scan passes it on as the typed
+option listener_peers=). Imports nothing heavy:
 this module is loaded for every `netcheck` invocation to build the parser."""
 
 from __future__ import annotations
@@ -59,8 +59,6 @@ def add_scan_options(scan: argparse.ArgumentParser) -> None:
                       help="the peers (comma-separated; every peer when bare) run `netcheck listen`: test their "
                            "flows with tokens, so an echo is confirmed and silence is blocked "
                            "(per peer in the site file: settings: {console: {listener: true}})")
-    scan.add_argument("--no-raw", action="store_true",
-                      help="do not diagnose failed flows with raw packets (SYN probe, traceroute; needs root)")
 
 
 def peer_names(text: str) -> tuple[str, ...]:
