@@ -164,6 +164,7 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
     """Probe (and check certificates) until done, or until SIGINT/SIGTERM (when `stop_on_signals`,
     the CLI's choice: a library caller's loop keeps its own signal handling): then keep what finished."""
     collector = Collector(observer)
+    before = asyncio.all_tasks()
     probing = asyncio.ensure_future(probe_flows(flows, ctx, options.limits, collector, hooks))
     checking = (asyncio.ensure_future(_check_certificates(site, certificates, options.limits.timeout))
                 if certificates is not None else None)
@@ -188,6 +189,9 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
         await asyncio.wait(tasks)
         if stopped:
             await _cancel_the_rest()
+    except asyncio.CancelledError:  # the caller cancelled the scan: leave no probe running in its loop
+        await _cancel_scan(tasks, before)
+        raise
     finally:
         for signum, previous in installed.items():
             loop.remove_signal_handler(signum)
@@ -200,6 +204,21 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
     finished = collector.results if probing.cancelled() else probing.result()
     results = interrupted_results(flows, finished, name, time.monotonic() - started)
     return _Outcome(results, verdicts, name)
+
+
+def _runs_engine_code(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_filename == probe_flows.__code__.co_filename
+
+
+async def _cancel_scan(tasks: Sequence[asyncio.Future[Any]], before: set[asyncio.Task[Any]]) -> None:
+    """Cancel this scan's tasks and the probes its engine started (tasks running engine code that
+    did not exist before the scan; the application's own tasks are left alone)."""
+    started = [task for task in asyncio.all_tasks() - before if not task.done() and _runs_engine_code(task)]
+    rest: list[asyncio.Future[Any]] = [*tasks, *started]
+    for task in rest:
+        task.cancel()
+    await asyncio.wait(rest, timeout=CANCEL_GRACE_S)
 
 
 async def _cancel_the_rest() -> None:

@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,38 @@ def test_address_family_is_a_typed_option() -> None:
     assert report.info.options["family"] == "ipv6"
     with pytest.raises(UsageError, match="not an IP address"):
         netcheck.scan("sensor", None, source="not-an-address")
+
+
+def test_a_cancelled_scan_leaves_nothing_running_in_the_callers_loop(tmp_path: Path) -> None:
+    """A peer that accepts and never speaks keeps the ssh probe waiting; the application cancels
+    the scan: the probe's task ends and its connection is closed, the application's task lives on."""
+    profile = tmp_path / "profile.yaml"
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        profile.write_text(
+            "name: stoppable\nrole: sensor\nflows:\n"
+            f"  - {{id: slow-ssh, purpose: p, protocol: SSH, transport: tcp, port: {port}, direction: out,"
+            " peer: console, probe: ssh}\n")
+        site = tmp_path / "site.yaml"
+        site.write_text("name: lo\npeers:\n  console: 127.0.0.1\n")
+        server.settimeout(10)
+
+        async def application() -> tuple[list[str], bool]:
+            keeper = asyncio.create_task(asyncio.sleep(60))  # the application's own work
+            scanning = asyncio.create_task(netcheck.scan_async(str(profile), site, timeout=30, raw=False))
+            connection, _ = await asyncio.to_thread(server.accept)  # the probe is now waiting for a banner
+            scanning.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await scanning
+            left = [repr(task.get_coro()) for task in asyncio.all_tasks()
+                    if task is not asyncio.current_task() and task is not keeper and not task.done()]
+            connection.settimeout(5)
+            closed = await asyncio.to_thread(connection.recv, 1) == b""  # EOF: the probe closed its socket
+            connection.close()
+            alive = not keeper.done()
+            keeper.cancel()
+            return left, closed and alive
+
+        left, closed_and_alive = asyncio.run(application())
+    assert left == []
+    assert closed_and_alive
