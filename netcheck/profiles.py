@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from netcheck.addresses import is_ip
 from netcheck.errors import UsageError
+from netcheck.inputs import CAP_PROFILE, CAP_SITE
 from netcheck.model import Direction, Port, PortRange
 from netcheck.probes import OptionSpec, ProbeKind, load_all
 from netcheck.yamldoc import PathKey, YamlDoc, load_yaml
@@ -229,7 +230,7 @@ FLOW_REQUIRED = ("id", "purpose", "protocol", "transport", "port", "direction", 
 
 def load_profile(name_or_path: str) -> Profile:
     path = resolve_profile(name_or_path)
-    return profile_from_doc(load_yaml(path, PROFILE_EXPECTED))
+    return profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE))
 
 
 def profile_from_doc(doc: YamlDoc) -> Profile:
@@ -316,7 +317,7 @@ SITE_KEYS = ("name", "description", "peers", "ports", "settings", "certificates"
 
 
 def load_site(path: Path, profile: Profile | None = None) -> Site:
-    return site_from_doc(load_yaml(path, SITE_EXPECTED), profile)
+    return site_from_doc(load_yaml(path, SITE_EXPECTED, CAP_SITE), profile)
 
 
 def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
@@ -385,7 +386,7 @@ def _known_flows(profile: Profile | None) -> _FlowIndex:
     index = _FlowIndex()
     for path in builtin_profiles().values():
         if profile is None or Path(profile.path).resolve() != path.resolve():
-            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED)))
+            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE)))
     if profile:
         index.add(profile)
     return index
@@ -440,7 +441,7 @@ def url_port(url: str, peer: str) -> int:
 
 def load_any(path: Path) -> Profile | Site:
     """`netcheck validate`: decide by content whether `path` is a profile or a site file."""
-    doc = load_yaml(path, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
+    doc = load_yaml(path, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}", max(CAP_PROFILE, CAP_SITE))
     _require_mapping(doc, (), doc.data, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
     if isinstance(doc.data, dict) and "flows" in doc.data:
         return profile_from_doc(doc)

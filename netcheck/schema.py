@@ -9,6 +9,7 @@ from typing import Any
 
 from netcheck.probes import OptionSpec, load_all
 from netcheck.profiles import FLOW_KEYS, FLOW_REQUIRED, PEER_SETTINGS, SITE_KEYS, STANDARD_PEERS, URL_PEERS
+from netcheck.saved_schemas import receipt_schema, report_schema
 
 BASE = "https://netcheck.invalid/schema"
 PORT: dict[str, Any] = {
@@ -112,7 +113,7 @@ def site_schema() -> dict[str, Any]:
     }
 
 
-SCHEMAS = {"profile": profile_schema, "site": site_schema}
+SCHEMAS = {"profile": profile_schema, "site": site_schema, "report": report_schema, "receipt": receipt_schema}
 
 
 def schema_text(name: str) -> str:
