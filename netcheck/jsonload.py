@@ -161,10 +161,10 @@ class _Checker:
     def _resolve(self, ref: str) -> dict[str, Any]:
         if not ref.startswith("#/"):
             raise ValueError(f"only local $ref is supported, not {ref}")
-        node: Any = self.root
+        node: dict[str, Any] = self.root
         for part in ref[2:].split("/"):
             node = node[part]
-        return node  # type: ignore[no-any-return]
+        return node
 
     def describe(self, schema: dict[str, Any]) -> str:
         if "$ref" in schema:

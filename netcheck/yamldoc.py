@@ -42,7 +42,7 @@ INT_LIMIT = 2**63
 SCALARS = "plain strings, numbers, true/false or null"
 
 
-class _Loader(_BASE_LOADER):  # type: ignore[misc]
+class _Loader(_BASE_LOADER):
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
         for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
@@ -167,8 +167,9 @@ class _Builder:
                         result = done.value
                     continue
                 path = self._child_path(stack)
+                value: Any
                 if isinstance(event, yaml.AliasEvent):
-                    value, size = self._alias(event.anchor, line, path)
+                    value, size = self._alias(str(event.anchor), line, path)
                 elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                     if stack and isinstance(stack[-1].value, dict) and stack[-1].key is None:
                         raise self.fail("a mapping or list cannot be a key", line, stack[-1].path)
@@ -176,7 +177,7 @@ class _Builder:
                     if len(stack) >= MAX_DEPTH:
                         raise self.fail(f"nested deeper than {MAX_DEPTH} levels", line, path)
                     self._count(1, line, path)
-                    value: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+                    value = {} if isinstance(event, yaml.MappingStartEvent) else []
                     if stack and isinstance(stack[-1].value, dict):
                         self.lines[path] = stack[-1].key_line
                     else:

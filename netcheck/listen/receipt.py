@@ -58,7 +58,7 @@ def load_receipt(path: Path) -> dict[str, Any]:
 
     data = load_json(path, EXPECTED, CAP_RECEIPT)
     check_receipt(data, str(path))
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 @lru_cache(maxsize=1)
