@@ -90,6 +90,8 @@ def site_schema() -> dict[str, Any]:
     peers: dict[str, Any] = {}
     for peer in STANDARD_PEERS:
         item = url if peer in URL_PEERS else host
+        if peer == "crl":
+            item = {**url, "pattern": "^http://", "description": "an http:// URL (CRLs are fetched over plain HTTP)"}
         peers[peer] = {"oneOf": [item, {"type": "array", "items": item}, {"type": "null"}]}
     properties: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1},

@@ -73,11 +73,18 @@ JudgeFunc = Callable[[Flow, Observation], Status]
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One option a probe accepts from a profile flow's `options` or the site's `settings`."""
+    """One option a probe accepts from a profile flow's `options` or the site's `settings`.
+
+    type        the YAML types accepted
+    help        what the option means (error messages, the JSON Schema)
+    secret_env  the value names an environment variable holding a secret (checked as such a name)
+    check       content rule beyond the type (netcheck.values): None when fine, else what is wrong
+    """
 
     type: type | tuple[type, ...]
     help: str
-    secret_env: bool = False  # the value names an environment variable holding a secret
+    secret_env: bool = False
+    check: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)

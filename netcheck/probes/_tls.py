@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes import OptionSpec
@@ -36,10 +37,10 @@ TLS_OPTIONS_HELP = {
 }
 # The options of every probe that speaks TLS (tls, smtp's STARTTLS, syslog over TLS).
 TLS_OPTIONS = {
-    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
-    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
-    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
-    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
+    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"], check=values.host_name),
+    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"], check=values.list_of(values.certificate_name)),
+    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"], check=values.plain_text),
+    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"], check=values.file_path),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
@@ -72,9 +73,11 @@ def _judge(flow: Flow, observation: Observation) -> Status:
     summary="DNS queries over the flow's transport for the site's names and appliance PTRs; "
             "fails on silence, REFUSED or SERVFAIL, warns on NXDOMAIN",
     options={
-        "names": OptionSpec(list, "host names to resolve (default: every peer host name in the site file)"),
+        "names": OptionSpec(list, "host names to resolve (default: every peer host name in the site file)",
+                            check=values.list_of(values.dns_name)),
         "reverse": OptionSpec(list, "IP addresses to look up PTR records for "
-                                    "(default: the console, ha_console and sensors IPs)"),
+                                    "(default: the console, ha_console and sensors IPs)",
+                              check=values.list_of(values.ip_address)),
     },
     judge=_judge,
     on_timeout=Reason.NO_RESPONSE,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
@@ -31,9 +32,11 @@ STARTTLS_OID = "1.3.6.1.4.1.1466.20037"
 MARGIN_S = 0.15
 
 COMMON_OPTIONS = {
-    "bind_dn": OptionSpec(str, "DN for a simple bind (without it only the RootDSE is read, anonymously)"),
+    "bind_dn": OptionSpec(str, "DN for a simple bind (without it only the RootDSE is read, anonymously); "
+                               "printable ASCII, other characters escaped as in RFC 4514 (\\c3\\bc)",
+                          check=values.printable_ascii),
     "password_env": OptionSpec(str, "environment variable holding the bind password", secret_env=True),
-    "ca_file": OptionSpec(str, "PEM file of CAs to verify the server certificate with"),
+    "ca_file": OptionSpec(str, "PEM file of CAs to verify the server certificate with", check=values.file_path),
 }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from netcheck import __version__
+from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
@@ -98,11 +98,13 @@ def site_proxy(ctx: ProbeContext) -> ProxySettings | Observation:
     summary="HTTP proxy: TCP, a GET of each CRL URL through it, CONNECT to configured targets; "
     "a refusal is proxy-denied with the proxy's status line",
     options={
-        "user": OptionSpec(str, "proxy user name (Basic authentication)"),
+        "user": OptionSpec(str, "proxy user name (Basic authentication)", check=values.proxy_user),
         "password_env": OptionSpec(str, "environment variable holding the proxy password", secret_env=True),
         "connect_targets": OptionSpec(list, "host:port targets to CONNECT through the proxy; a peer key "
-                                      "(e.g. console:443) stands for that peer's hosts"),
-        "max_bytes": OptionSpec(int, "cap for each download through the proxy (default 10 MiB)"),
+                                            "(e.g. console:443) stands for that peer's hosts",
+                                      check=values.list_of(values.host_port)),
+        "max_bytes": OptionSpec(int, "cap for each download through the proxy (default 10 MiB)",
+                                check=values.number(1, values.MAX_DOWNLOAD)),
     },
 )
 async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:

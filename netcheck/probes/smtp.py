@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
@@ -65,7 +66,8 @@ class Reply:
     imports=("cryptography.x509", "netcheck.certs.facts"),
     summary="SMTP greeting, EHLO extensions and STARTTLS certificate; never sends mail",
     options={
-        "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO})"),
+        "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO}): an ASCII host name",
+                                check=values.host_name),
         "starttls": OptionSpec(bool, "upgrade with STARTTLS when the server offers it (default true)"),
         "require_starttls": OptionSpec(bool, "fail (tls-error) when the server does not offer STARTTLS"),
         **TLS_OPTIONS,

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from netcheck import __version__
+from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
@@ -72,7 +72,7 @@ def octet_counted(payload: bytes) -> bytes:
     summary="one labelled RFC 5424 test message with the run id: UDP unconfirmed (warn) unless ICMP refuses; "
     "TCP/TLS when the site asks",
     options={
-        "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)"),
+        "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)", check=values.one_of(("udp", "tcp"))),
         "tls": OptionSpec(bool, "syslog over TLS (RFC 5425; implies tcp; set the port, usually 6514, in ports:)"),
         **TLS_OPTIONS,
     },
