@@ -77,6 +77,20 @@ def wire_text(value: str, setting: str) -> bytes:
     return value.encode("ascii")
 
 
+def is_http_url(text: str) -> bool:
+    """An http:// URL in printable ASCII without spaces, with a valid host and port."""
+    from urllib.parse import urlsplit
+
+    if WIRE_TEXT.fullmatch(text) is None or " " in text:
+        return False
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "http" and bool(parts.hostname) and is_host(parts.hostname or "") and port != 0
+
+
 # ---------------------------------------------------------------- checks for OptionSpec
 
 def host_name(value: Any) -> str | None:

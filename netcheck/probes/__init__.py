@@ -8,6 +8,7 @@ cryptography) inside functions so that start-up stays fast.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def register(
             raise RuntimeError(f"probe kind {name!r} registered twice")
         REGISTRY[name] = ProbeKind(
             name=name,
-            observe=observe,
+            observe=_refusing_unsafe_settings(observe),
             judge=judge,
             transports=frozenset(transports),
             options=dict(options or {}),
@@ -143,6 +144,21 @@ def register(
         return observe
 
     return decorate
+
+
+def _refusing_unsafe_settings(observe: ObserveFunc) -> ObserveFunc:
+    """A probe that met a setting it must not send (values.wire_text) ends as an error result
+    naming the setting, never as a crash and never with the bytes on the wire."""
+    from netcheck.values import UnsafeForWire
+
+    @functools.wraps(observe)
+    async def guarded(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+        try:
+            return await observe(flow, address, ctx)
+        except UnsafeForWire as refusal:
+            return Observation(Reason.INTERNAL_ERROR, str(refusal), {"refused_setting": True})
+
+    return guarded
 
 
 _loaded = False

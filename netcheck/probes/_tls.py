@@ -81,6 +81,7 @@ def default_server_name(flow: Flow) -> str | None:
     """SNI: the `server_name` option, else the planned host when it is a name (never an IP)."""
     option = flow.options.get("server_name")
     if isinstance(option, str) and option:
+        values.wire_text(option, "server_name")
         return option
     host = flow.host.strip("[]")
     if not host or is_ip(host):
@@ -252,15 +253,17 @@ def _read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from netcheck.errors import ConfigError
+    from netcheck.inputs import CAP_CERTIFICATE, read_file
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(4 * 1024 * 1024)
+        data = read_file(path, "a PEM or DER file of CA certificates", CAP_CERTIFICATE)
         if b"-----BEGIN" in data:
             certs = x509.load_pem_x509_certificates(data)
         else:
             certs = [x509.load_der_x509_certificate(data)]
-    except OSError as exc:
-        return None, f"cannot read ca_file {path}: {exc.strerror or exc}"
+    except ConfigError as problem:
+        return None, f"cannot read ca_file: {problem.one_line()}"
     except ValueError:
         return None, f"ca_file {path} holds no PEM or DER certificate"
     return tuple(cert.public_bytes(Encoding.DER) for cert in certs), None

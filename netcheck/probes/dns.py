@@ -111,7 +111,7 @@ def plan_queries(flow: Flow, ctx: ProbeContext) -> tuple[list[Query], list[str]]
     reverse_listed = reverse is not None
     if reverse is None:
         reverse = default_reverse(ctx.settings.get("peers", {}))
-    queries = [Query(str(name).rstrip(".") + ".", "A") for name in dict.fromkeys(names)]
+    queries = [Query(_query_name(name), "A") for name in dict.fromkeys(names)]
     skipped: list[str] = []
     for ip in dict.fromkeys(str(r) for r in reverse):
         try:
@@ -123,6 +123,13 @@ def plan_queries(flow: Flow, ctx: ProbeContext) -> tuple[list[Query], list[str]]
     if not queries:
         queries.append(Query(".", "NS", listed=False, transport_only=True))
     return queries, skipped
+
+
+def _query_name(name: Any) -> str:
+    """A name for the wire: printable ASCII only (dnspython would carry any byte in a label)."""
+    text = str(name)
+    values.wire_text(text, "a DNS name to query")
+    return text.rstrip(".") + "."
 
 
 def default_names(peers: Any) -> list[str]:

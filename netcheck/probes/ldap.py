@@ -113,6 +113,17 @@ async def observe_ldap(flow: Flow, address: str | None, ctx: ProbeContext) -> Ob
         ca_file=_text_option(flow, "ca_file"), bind_dn=_text_option(flow, "bind_dn"),
         password=ctx.secret(flow, "password_env"), timeout=budget - (time.monotonic() - started),
     )
+    if plan.bind_dn:
+        values.wire_text(plan.bind_dn, "bind_dn")
+    if plan.ca_file:  # through the input gate first: ssl would block for ever on a FIFO
+        from netcheck.errors import ConfigError
+        from netcheck.inputs import CAP_CERTIFICATE, read_file
+
+        try:
+            read_file(plan.ca_file, "a PEM file of CA certificates", CAP_CERTIFICATE)
+        except ConfigError as problem:
+            return Observation(Reason.TLS_ERROR, f"cannot use ca_file: {problem.one_line()}",
+                               {"ca_file": plan.ca_file}, handshake_ms)
     if plan.bind_dn and plan.password is None:
         name = flow.options.get("password_env")
         hint = f"environment variable {name} is not set" if name else "no password_env option names one"

@@ -68,6 +68,7 @@ def proxy_credentials(options: Mapping[str, Any], ctx: ProbeContext) -> tuple[st
     variable = options.get("password_env")
     if not user:
         return None, None
+    values.wire_text(str(user), "proxy user")
     password = ctx.env.get(variable) if isinstance(variable, str) else None
     if isinstance(variable, str) and password is None:
         return Observation(Reason.NOT_CONFIGURED,
@@ -185,6 +186,7 @@ async def _get(url: str, address: str, port: int, authorization: str | None, dea
 async def _connect(target: str, address: str, port: int, authorization: str | None,
                    deadline: Deadline) -> Outcome:
     what = f"CONNECT {target}"
+    values.wire_text(target, "connect_targets entry")
     channel = await connect(address, port, deadline)
     if isinstance(channel, Observation):
         return Outcome(what, False, channel.reason, channel.detail, dict(channel.evidence))
@@ -192,7 +194,8 @@ async def _connect(target: str, address: str, port: int, authorization: str | No
     if authorization:
         lines.append(f"Proxy-Authorization: {authorization}")
     try:
-        await channel.send(("\r\n".join(lines) + "\r\n\r\n").encode("ascii", "replace"))
+        await channel.send(b"".join(values.wire_text(line, "the CONNECT request") + b"\r\n" for line in lines)
+                           + b"\r\n")
         status_line = (await channel.read_line(MAX_HEADER_LINE)).decode("latin-1")
         if STATUS_LINE.match(status_line) is None:  # not HTTP: no headers worth waiting for
             return _judge_connect(what, status_line)

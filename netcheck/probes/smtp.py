@@ -132,7 +132,7 @@ async def read_reply(channel: Channel, talk: Conversation) -> Reply:
 async def command(channel: Channel, talk: Conversation, line: str) -> Reply:
     talk.stage = line.split()[0]
     talk.said(f"C: {line}")
-    await channel.send(line.encode("ascii") + b"\r\n")
+    await channel.send(values.wire_text(line, "the SMTP command") + b"\r\n")
     return await read_reply(channel, talk)
 
 
@@ -167,6 +167,8 @@ async def _session(channel: Channel, flow: Flow, talk: Conversation) -> Observat
         return Observation(Reason.PROTOCOL_ERROR,
                            f"SMTP {port}: the server refuses sessions: {greeting.text}", evidence, latency)
     name = str(flow.options.get("ehlo_name") or DEFAULT_EHLO)
+    if not values.is_host_name(name):  # the validator refuses these; this is the socket's own guard
+        raise values.UnsafeForWire(f"refused to send ehlo_name {values.describe(name)}: not an ASCII host name")
     hello, offered = await _hello(channel, talk, name)
     evidence["extensions"] = offered
     summary = f"SMTP {port}: {greeting.text}; EHLO: {_listing(offered)}"

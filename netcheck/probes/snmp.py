@@ -142,6 +142,8 @@ def build_credentials(flow: Flow, ctx: ProbeContext) -> Credentials:
     if version != "3":
         raise ConfigProblem(f"settings.snmp.version {flow.options.get('version')!r} is not \"2c\" or \"3\"")
     user = flow.options.get("user")
+    if isinstance(user, str):
+        values.wire_text(user, "the SNMPv3 user")
     if not user:
         raise ConfigProblem("SNMPv3 needs settings.snmp.user")
     auth_key = ctx.secret(flow, "auth_key_env")

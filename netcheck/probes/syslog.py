@@ -47,7 +47,8 @@ def message(ctx: ProbeContext, flow: Flow, now: datetime | None = None, hostname
     sd = "[" + SD_ID + "".join(f' {key}="{_sd_escape(value)}"' for key, value in params.items()) + "]"
     text = (f"netcheck connectivity test: run {ctx.run_id}, flow {flow.id}. "
             "Sent by a network readiness check; no action needed.")
-    return f"<{PRI}>1 {stamp} {host} {APP_NAME} {os.getpid()} {MSGID} {sd} {text}".encode("utf-8")
+    return values.wire_text(f"<{PRI}>1 {stamp} {host} {APP_NAME} {os.getpid()} {MSGID} {sd} {text}",
+                            "the syslog test message (flow id or run id)")
 
 
 def _header_field(value: str, limit: int) -> str:
