@@ -1,0 +1,61 @@
+"""The property of issue 9, item 2: whatever `netcheck validate` accepts, `netcheck scan` runs
+without exit 3 and without a probe crashing (no internal-error result).
+
+Site files are generated from the probes' own option tables (mostly valid values, some hostile
+ones); every peer is 127.0.0.1, and `loopback_only` re-checks the validated site before any
+scan, so nothing is ever sent beyond loopback. Scans run in this process with short timeouts."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from netcheck.profiles import Site, load_profile, load_site
+from tests.fuzz.contract import assert_contract, run_cli
+from tests.fuzz.strategies import scaled, site_documents
+
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_only(site: Site) -> bool:
+    """Every host a scan of `site` could send to is 127.0.0.1 (URL peers and CONNECT targets too)."""
+    for hosts in site.peers.values():
+        for host in hosts:
+            name = urlsplit(host).hostname if "://" in host else host
+            if name != LOOPBACK:
+                return False
+    for options in site.settings.values():
+        for target in options.get("connect_targets") or []:
+            host = str(target).rpartition(":")[0]
+            if host != LOOPBACK and host not in site.peers:
+                return False
+    return not site.extra.get("certificates")
+
+
+@settings(max_examples=scaled(0.2))
+@given(site_documents(hostile_share=0.15), st.sampled_from(["sensor", "console", "client"]))
+def test_whatever_validate_accepts_scans_without_exit_3(document: dict[str, Any], role: str) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="netcheck-fuzz-scan-"))
+    path = folder / "site.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    validated = run_cli("validate", str(path), "--profile", role)
+    assert_contract(validated)
+    event("accepted and scanned" if validated.code == 0 else "refused by validate")
+    if validated.code != 0:
+        return
+    site = load_site(path, load_profile(role))
+    assert loopback_only(site), site  # the generator's promise, checked before any packet
+    report = folder / "report.json"
+    scanned = run_cli("scan", "--profile", role, "--site", str(path), "--timeout", "0.3", "--deadline", "20",
+                      "--udp-tries", "1", "--no-raw", "--no-progress", "-f", "json", "-o", str(report))
+    assert_contract(scanned, max_seconds=30)
+    assert scanned.code in (0, 1), scanned.describe()
+    crashed = [r for r in json.loads(report.read_text())["results"] if r["reason"] == "internal-error"]
+    assert not crashed, crashed
