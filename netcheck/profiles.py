@@ -111,12 +111,19 @@ def resolve_profile(name_or_path: str) -> Path:
     builtins = builtin_profiles()
     if name_or_path in builtins:
         return builtins[name_or_path]
-    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).exists():
+    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or _exists(name_or_path):
         return Path(name_or_path)
     raise UsageError(
         f"unknown profile '{name_or_path}'",
         hint=f"built-in profiles: {', '.join(builtins) or 'none found'}; or give a path to a YAML file",
     )
+
+
+def _exists(name: str) -> bool:
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):  # a name too long for the file system, or holding NUL: not a file
+        return False
 
 
 # ---------------------------------------------------------------- shared checks

@@ -310,3 +310,12 @@ def test_json_numbers_and_depth_are_bounded_in_linear_time() -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert time.monotonic() - started < 2 and peak < 100 * 1024 * 1024
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "--profile", "a" * 300, "site.yaml"],
+    ["scan", "--profile", "a" * 300],
+    ["validate", "b" * 300],
+])
+def test_names_too_long_for_the_file_system_are_usage_errors(args: list[str]) -> None:
+    assert_refused(run_cli(*args))

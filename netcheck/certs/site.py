@@ -78,7 +78,7 @@ def _entry(name: str, value: object, base: Path, source: str) -> ApplianceCert:
     if "crt" not in value:
         raise ConfigError(source, "crt is missing", key=where, expected="the path of the appliance's certificate")
     pass_env = value.get("pass_env")
-    if pass_env is not None and not (isinstance(pass_env, str) and _ENV_NAME.match(pass_env)):
+    if pass_env is not None and not (isinstance(pass_env, str) and _ENV_NAME.fullmatch(pass_env)):
         raise ConfigError(
             source,
             "must name an environment variable",
