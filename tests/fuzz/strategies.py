@@ -210,3 +210,54 @@ def site_documents(draw: st.DrawFn, hostile_share: float = 0.3) -> dict[str, Any
     if settings_:
         document["settings"] = settings_
     return document
+
+
+# ---------------------------------------------------------------- reports that follow the schema
+
+FREE_FORM = ("evidence", "options", "certificates")  # objects the schema leaves open
+
+
+def _schema_valid_value(draw: st.DrawFn, path: tuple[Any, ...], current: Any) -> Any:
+    """A replacement for the value at `path` that the report schema still accepts."""
+    from netcheck.model import Reason, Status
+
+    name = path[-1]
+    if any(part in FREE_FORM for part in path[:-1]) and not (path[0] == "certificates" and len(path) == 2):
+        return draw(JSON_VALUES)
+    if name == "latency_ms":
+        return draw(st.one_of(st.none(), st.floats(0, 86_400_000), st.integers(0, 86_400_000)))
+    if name == "status":
+        return draw(st.sampled_from([s.value for s in Status]))
+    if name == "reason":
+        return draw(st.sampled_from([r.value for r in Reason]))
+    if name == "port":
+        return draw(st.one_of(st.integers(0, 65535), st.builds("{}-{}".format, st.integers(0, 99999),
+                                                                 st.integers(0, 99999))))
+    if name == "address":
+        return draw(st.one_of(st.none(), hostile_text()))
+    if name in ("started", "finished", "schema", "transport", "direction", "verdict") or not isinstance(current, str):
+        return current
+    return draw(hostile_text())
+
+
+@st.composite
+def schema_valid_reports(draw: st.DrawFn) -> str:
+    """A saved report that still follows schema/report.schema.json, with hostile text, odd numbers
+    and arbitrary evidence where the schema allows them: what reaches the renderers."""
+    data = draw(st.sampled_from(report_seeds()))
+    data = json.loads(json.dumps(data))
+    leaves = [path for path in _paths(data) if path and not isinstance(_at(data, path), (dict, list))]
+    leaves += [(*path, "x") for path in _paths(data) if path and path[-1] in ("evidence", "options")]
+    for path in draw(st.lists(st.sampled_from(leaves), min_size=1, max_size=8)):
+        parent = _at(data, path[:-1])
+        if isinstance(parent, dict):
+            parent[path[-1]] = _schema_valid_value(draw, path, parent.get(path[-1]))
+        elif isinstance(parent, list):
+            parent[path[-1]] = _schema_valid_value(draw, path, parent[path[-1]])
+    return json.dumps(data, ensure_ascii=draw(st.booleans()))
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data

@@ -23,6 +23,7 @@ from tests.fuzz.strategies import (
     mutated_json,
     report_seeds,
     scaled,
+    schema_valid_reports,
     site_documents,
 )
 from tests.render.sample import sample_report
@@ -74,6 +75,23 @@ def test_mutated_reports_keep_the_contract(text: str, command: str) -> None:
     args = {"report": ["report", str(bad), "-f", "json,markdown,csv,html,junit,firewall-request",
                        "-o", str(folder / "out")],
             "diff": ["diff", str(good), str(bad), "-o", str(folder / "diff.txt")],
+            "merge": ["merge", str(bad), str(good), "-f", "html,csv,json,markdown", "-o", str(folder / "fleet")]}
+    outcome = run_cli(*args[command])
+    assert_contract(outcome, max_seconds=MAX_CASE_S)
+    event(f"{command} exit {outcome.code}")
+
+
+@settings(max_examples=scaled(1.0), suppress_health_check=list(HealthCheck))
+@given(schema_valid_reports(), st.sampled_from(["report", "diff", "merge"]))
+def test_schema_valid_hostile_reports_render_in_every_format(text: str, command: str) -> None:
+    """Reports the loader accepts, full of hostile text and odd evidence: every renderer copes."""
+    folder = _scratch()
+    bad, good = folder / "bad.json", folder / "good.json"
+    bad.write_text(text, encoding="utf-8", errors="surrogatepass")
+    good.write_text(dumps(sample_report()), encoding="utf-8")
+    args = {"report": ["report", str(bad), "-f", "json,markdown,csv,html,junit,firewall-request",
+                       "-o", str(folder / "out")],
+            "diff": ["diff", str(bad), str(good), "-f", "text", "-o", str(folder / "diff.txt")],
             "merge": ["merge", str(bad), str(good), "-f", "html,csv,json,markdown", "-o", str(folder / "fleet")]}
     outcome = run_cli(*args[command])
     assert_contract(outcome, max_seconds=MAX_CASE_S)
