@@ -383,6 +383,10 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
                                          {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 
     extra = {key: top[key] for key in top if key not in ("name", "description", "peers", "ports", "settings")}
+    if "certificates" in extra:  # checked now, so that `validate` refuses what `scan` would
+        from netcheck.certs.site import parse_certificates_section
+
+        parse_certificates_section(extra["certificates"], Path(doc.source))
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
 
 
