@@ -22,6 +22,7 @@ from netcheck.profiles import Site, load_profile, load_site
 from tests.fuzz.contract import assert_contract, run_cli
 from tests.fuzz.strategies import scaled, site_documents
 
+
 def is_loopback_address(text: str) -> bool:
     """A literal loopback IP (127.0.0.1, ::1); never a name, which would need a resolver."""
     try:
