@@ -178,7 +178,7 @@ def dns_name(value: Any) -> str | None:
 
 
 def ip_address(value: Any) -> str | None:
-    if isinstance(value, str) and is_ip(value):
+    if isinstance(value, str) and is_ip(value) and value.isascii() and not has_control(value):
         return None
     return f"{describe(value)} is not an IP address"
 
