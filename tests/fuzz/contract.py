@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -27,6 +28,12 @@ from netcheck.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 ALLOWED_EXITS = (0, 1, 2)
+MAX_PEAK_BYTES = 100 * 1024 * 1024  # Python allocations of one in-process case
+SUBPROCESS_ADDRESS_SPACE = 2 << 30  # a real process is stopped (MemoryError: exit 3) beyond this
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (SUBPROCESS_ADDRESS_SPACE, SUBPROCESS_ADDRESS_SPACE))
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,8 @@ class Outcome:
     peak_bytes: int = 0
 
     def describe(self) -> str:
-        return f"exit {self.code} after {self.seconds:.2f} s\nstdout: {self.out[-400:]!r}\nstderr: {self.err[-800:]!r}"
+        return (f"exit {self.code} after {self.seconds:.2f} s, peak {self.peak_bytes >> 20} MiB\n"
+                f"stdout: {self.out[-400:]!r}\nstderr: {self.err[-800:]!r}")
 
 
 def run_cli(*args: str, memory: bool = False) -> Outcome:
@@ -63,7 +71,7 @@ def run_subprocess(*args: str, timeout: float = 30.0, cwd: Path | None = None) -
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "netcheck", *args], capture_output=True, timeout=timeout,
-                          env=env, cwd=cwd or ROOT, stdin=subprocess.DEVNULL)
+                          env=env, cwd=cwd or ROOT, stdin=subprocess.DEVNULL, preexec_fn=_limit_memory)
     return Outcome(done.returncode, done.stdout.decode("utf-8", "backslashreplace"),
                    done.stderr.decode("utf-8", "backslashreplace"), time.monotonic() - started)
 
@@ -79,6 +87,7 @@ def assert_contract(outcome: Outcome, *, max_seconds: float = 20.0, check_stdout
     if check_stdout:
         assert not RAW_CONTROL.search(outcome.out), outcome.describe()
     assert outcome.seconds < max_seconds, outcome.describe()
+    assert outcome.peak_bytes < MAX_PEAK_BYTES, outcome.describe()
 
 
 def assert_refused(outcome: Outcome, *words: str) -> str:

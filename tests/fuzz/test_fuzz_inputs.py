@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from netcheck.serialize import dumps
 from tests.fuzz.contract import assert_contract, run_cli, run_subprocess
+from tests.fuzz.loopback import loopback_only
 from tests.fuzz.strategies import (
     YAML_SEEDS,
     hostile_text,
@@ -43,6 +44,27 @@ def test_mutated_site_files_keep_the_contract(data: bytes) -> None:
     path.write_bytes(data)
     outcome = run_cli("validate", str(path))
     assert_contract(outcome, max_seconds=MAX_CASE_S)
+    event(f"exit {outcome.code}")
+
+
+@st.composite
+def alias_bombs(draw: st.DrawFn) -> str:
+    """Layers of lists that repeat the previous layer's anchor: fan-out ** depth values once expanded."""
+    depth, fan_out = draw(st.integers(1, 14)), draw(st.integers(1, 16))
+    rows = [f"l0: &l0 [{', '.join(['lol'] * fan_out)}]"]
+    for level in range(1, depth):
+        rows.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * fan_out)}]")
+    rows.insert(draw(st.integers(0, len(rows))), "name: bomb\npeers: {console: 127.0.0.1}")
+    return "\n".join(rows) + "\n"
+
+
+@settings(max_examples=scaled(0.2))
+@given(alias_bombs())
+def test_alias_bombs_stay_within_time_and_memory(text: str) -> None:
+    path = _scratch() / "bomb.yaml"
+    path.write_text(text, encoding="utf-8")
+    outcome = run_cli("validate", str(path), memory=True)
+    assert_contract(outcome, max_seconds=1.0)
     event(f"exit {outcome.code}")
 
 
@@ -147,7 +169,6 @@ def test_hostile_argument_values_keep_the_contract(argument: tuple[str, str], va
 def _loads_as_loopback_site(path: Path) -> bool:
     from netcheck.errors import NetcheckError
     from netcheck.profiles import load_profile, load_site
-    from tests.fuzz.test_validate_then_scan import loopback_only
 
     try:
         return loopback_only(load_site(path, load_profile("sensor")))

@@ -7,43 +7,19 @@ scan, so nothing is ever sent beyond loopback. Scans run in this process with sh
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from netcheck.profiles import Site, load_profile, load_site
+from netcheck.profiles import load_profile, load_site
 from tests.fuzz.contract import assert_contract, run_cli
+from tests.fuzz.loopback import loopback_only
 from tests.fuzz.strategies import scaled, site_documents
-
-
-def is_loopback_address(text: str) -> bool:
-    """A literal loopback IP (127.0.0.1, ::1); never a name, which would need a resolver."""
-    try:
-        return ipaddress.ip_address(text.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def loopback_only(site: Site) -> bool:
-    """Every host a scan of `site` could send to is a loopback address (URL peers and CONNECT targets too)."""
-    for hosts in site.peers.values():
-        for host in hosts:
-            name = urlsplit(host).hostname if "://" in host else host
-            if not is_loopback_address(name or ""):
-                return False
-    for options in site.settings.values():
-        for target in options.get("connect_targets") or []:
-            host = str(target).rpartition(":")[0]
-            if not is_loopback_address(host) and host not in site.peers:
-                return False
-    return not site.extra.get("certificates")
 
 
 @settings(max_examples=scaled(0.2))
