@@ -89,7 +89,9 @@ def load_report(path: Path) -> Report:
 # ---------------------------------------------------------------- writing
 
 def _say(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
+    from netcheck.render.escape import terminal_text  # host and site names come from the reports
+
+    print(f"netcheck: {terminal_text(text)}", file=sys.stderr)
 
 
 def _write(text: str, output: str | None, default_name: str, single: bool, label: str) -> None:
