@@ -319,3 +319,14 @@ def test_json_numbers_and_depth_are_bounded_in_linear_time() -> None:
 ])
 def test_names_too_long_for_the_file_system_are_usage_errors(args: list[str]) -> None:
     assert_refused(run_cli(*args))
+
+
+def test_diff_notes_show_control_characters_from_reports_as_escapes(tmp_path: Path) -> None:
+    """Found by the fuzz campaign: the 'comparing different runs' note printed a report's host name raw."""
+    data = report_json()
+    data["run"]["host"]["name"] = "\b\x1b[2J"
+    odd = write(tmp_path, "odd.json", json.dumps(data))
+    good = write(tmp_path, "good.json", dumps(sample_report()))
+    outcome = run_cli("diff", str(odd), str(good), "-o", str(tmp_path / "diff.txt"))
+    assert_contract(outcome)
+    assert "\\x08\\x1b[2J" in outcome.err
