@@ -199,8 +199,10 @@ def _target_path(report: Report, extension: str, output: str | None, single: boo
         return Path(output)
     folder = Path(output) if output else DEFAULT_REPORTS_DIR
     stamp = report.info.started.replace(":", "").replace("-", "")[:15]
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{report.info.site}-{report.info.host_name}")
-    return folder / f"netcheck-{safe}-{report.info.profile}-{stamp}.{extension}"
+    # Names may come from a saved report: no separators, NUL or control characters in the file name.
+    names = f"{report.info.site}-{report.info.host_name}-{report.info.profile}"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in names)
+    return folder / f"netcheck-{safe}-{stamp}.{extension}"
 
 
 def _terminal_width() -> int:

@@ -16,6 +16,8 @@ REPORT_SCHEMA_ID = "netcheck.report/1"
 RECEIPT_SCHEMA_ID = "netcheck.receipt/1"
 MAX_LATENCY_MS = 86_400_000  # one day: any real probe ends long before
 TEXT: dict[str, Any] = {"type": "string"}
+# Names netcheck itself validated when it wrote them: never a control character.
+NAME: dict[str, Any] = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"}
 COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 PORT: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 65535}
 TIME: dict[str, Any] = {
@@ -43,7 +45,7 @@ def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = (), descr
 
 def _result() -> dict[str, Any]:
     return _object({
-        "flow": _text("the profile's flow id"),
+        "flow": {**NAME, "description": "the profile's flow id"},
         "purpose": TEXT,
         "protocol": _text("application protocol (HTTPS, NTP, ...)"),
         "transport": {"enum": ["tcp", "udp"]},
@@ -72,12 +74,12 @@ def report_schema() -> dict[str, Any]:
     counts = _object({status.value: COUNT for status in (Status.PASS, Status.WARN, Status.FAIL, Status.SKIP,
                                                           Status.ERROR)})
     run = _object({
-        "id": _text("random id of the run; probes carry it as their token"),
+        "id": {**NAME, "description": "random id of the run; probes carry it as their token"},
         "host": _object({
-            "name": _text("host name of the machine that ran the scan"),
+            "name": {**NAME, "description": "host name of the machine that ran the scan"},
             "addresses": {"type": "array", "items": TEXT, "description": "its unicast addresses, loopback last"},
         }),
-        "profile": TEXT, "role": TEXT, "site": TEXT, "site_file": TEXT,
+        "profile": NAME, "role": NAME, "site": NAME, "site_file": NAME,
         "started": {"$ref": "#/$defs/time"}, "finished": {"$ref": "#/$defs/time"},
         "options": {"type": "object", "description": "the scan's options (timeout_s, deadline_s, strict, ...); "
                                                      "receipt: the listener receipt joined into the report"},

@@ -330,3 +330,17 @@ def test_diff_notes_show_control_characters_from_reports_as_escapes(tmp_path: Pa
     outcome = run_cli("diff", str(odd), str(good), "-o", str(tmp_path / "diff.txt"))
     assert_contract(outcome)
     assert "\\x08\\x1b[2J" in outcome.err
+
+
+@pytest.mark.parametrize("profile", ["\b", "\u0000", "../../escape"])
+def test_names_from_a_report_never_shape_the_output_path(tmp_path: Path, profile: str) -> None:
+    """Found by the fuzz campaign: a report's profile name went raw into the output file name."""
+    data = report_json()
+    data["run"]["profile"] = profile
+    path = write(tmp_path, "odd.json", json.dumps(data))
+    outcome = run_cli("report", str(path), "-f", "json,html", "-o", str(tmp_path / "out"))
+    assert_contract(outcome)
+    if outcome.code == 0:
+        assert all(p.parent == tmp_path / "out" for p in (tmp_path / "out").iterdir())
+    else:
+        assert "run.profile" in outcome.err

@@ -4,6 +4,7 @@ site files built from the probes' own option tables (valid values mixed with hos
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,7 @@ def site_documents(draw: st.DrawFn, hostile_share: float = 0.3) -> dict[str, Any
 # ---------------------------------------------------------------- reports that follow the schema
 
 FREE_FORM = ("evidence", "options", "certificates")  # objects the schema leaves open
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _schema_valid_value(draw: st.DrawFn, path: tuple[Any, ...], current: Any) -> Any:
@@ -237,6 +239,8 @@ def _schema_valid_value(draw: st.DrawFn, path: tuple[Any, ...], current: Any) ->
         return draw(st.one_of(st.none(), hostile_text()))
     if name in ("started", "finished", "schema", "transport", "direction", "verdict") or not isinstance(current, str):
         return current
+    if path[0] == "run" or (path[0] == "results" and name == "flow"):  # names: no control characters
+        return CONTROL.sub("", draw(hostile_text()))
     return draw(hostile_text())
 
 
