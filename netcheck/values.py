@@ -25,8 +25,8 @@ DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")  # _ldap._tcp and frie
 PEER_KEY = re.compile(r"[a-z][a-z0-9_]*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 WIRE_TEXT = re.compile(r"[\x20-\x7e]*")
-MAX_DOWNLOAD = 1 << 30  # bytes: a CRL is rarely above 100 MiB
-MAX_SAMPLE = 4096  # ports sampled from a range (each costs a probe, or a socket on the listener)
+MAX_DOWNLOAD = 256 << 20  # bytes, held in memory: a large CRL is a few dozen MiB
+MAX_SAMPLE = 256  # ports sampled from a range: each costs a probe, and two sockets on the listener
 
 
 class UnsafeForWire(ValueError):
