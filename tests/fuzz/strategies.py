@@ -265,3 +265,26 @@ def _at(data: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
         data = data[part]
     return data
+
+
+# ---------------------------------------------------------------- profiles from the registry
+
+@st.composite
+def profile_documents(draw: st.DrawFn, hostile_share: float = 0.15) -> dict[str, Any]:
+    """A profile of one to four flows of any registered probe kind, any standard peer, options from
+    the kind's table (valid or, with probability `hostile_share`, hostile), ports on loopback only
+    (the site that goes with it names 127.0.0.1 for every peer)."""
+    registry = {name: kind for name, kind in load_all().items() if kind.observe.__module__.startswith("netcheck.")}
+    flows = []
+    for index in range(draw(st.integers(1, 4))):
+        probe = draw(st.sampled_from(sorted(registry)))
+        kind = registry[probe]
+        transport = draw(st.sampled_from(sorted(kind.transports)))
+        port: Any = draw(st.one_of(st.integers(1, 65535), st.sampled_from(["1025-1030", "40000-40003"])))
+        options = {name: draw(option_value(name, spec, draw(st.floats(0, 1)) < hostile_share))
+                   for name, spec in kind.options.items() if draw(st.booleans())}
+        flows.append({"id": f"f{index}", "purpose": "fuzz", "protocol": probe.upper(), "transport": transport,
+                      "port": port, "direction": draw(st.sampled_from(["out", "out", "in"])),
+                      "peer": draw(st.sampled_from(STANDARD_PEERS)), "probe": probe,
+                      "required": draw(st.booleans()), **({"options": options} if options else {})})
+    return {"name": "fuzz profile", "role": "sensor", "flows": flows}
