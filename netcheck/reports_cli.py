@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netcheck.errors import ConfigError, UsageError
+from netcheck.errors import UsageError
 
 if TYPE_CHECKING:
     from netcheck.model import Report
@@ -84,57 +84,9 @@ def add_parser(commands: Any) -> None:
 
 def load_report(path: Path) -> Report:
     """A saved report, or a one-line ConfigError saying why it cannot be used."""
-    from netcheck.serialize import loads
+    from netcheck.serialize import load
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "is a folder, not a report file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not a text file", expected="a JSON report") from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
-    report = loads(text, str(path))
-    _check_types(report, path)
-    return report
-
-
-_TEXT_FIELDS = ("id", "purpose", "protocol", "transport", "peer", "host", "probe", "role", "source", "destination",
-                "note")
-_JSON_NAMES = {"id": "flow", "host": "destination", "source": "documented_source",
-               "destination": "documented_destination"}
-
-
-def _check_types(report: Report, path: Path) -> None:
-    """serialize.loads checks the structure; a hand-edited file can still carry wrong types."""
-    info = report.info
-    for name in ("version", "run_id", "host_name", "profile", "role", "site", "site_file", "started", "finished"):
-        if not isinstance(getattr(info, name), str):
-            raise ConfigError(path, f"malformed report: run field {name} is not text")
-    if not all(isinstance(a, str) for a in info.host_addresses) or not isinstance(info.options, Mapping):
-        raise ConfigError(path, "malformed report: run.host.addresses or run.options has the wrong type")
-    for index, result in enumerate(report.results):
-        where = f"results[{index}]"
-        flow = result.flow
-        for name in _TEXT_FIELDS:
-            if not isinstance(getattr(flow, name), str):
-                raise ConfigError(path, f"malformed report: {_JSON_NAMES.get(name, name)} is not text", key=where)
-        checks = (
-            (isinstance(result.detail, str), "detail is not text"),
-            (result.address is None or isinstance(result.address, str), "address is not text or null"),
-            (result.latency_ms is None or (isinstance(result.latency_ms, int | float)
-                                           and not isinstance(result.latency_ms, bool)),
-             "latency_ms is not a number or null"),
-            (isinstance(result.evidence, Mapping), "evidence is not an object"),
-            (isinstance(flow.options, Mapping), "options is not an object"),
-            (isinstance(flow.required, bool), "required is not true/false"),
-            (not isinstance(flow.port, bool), "port is not a number"),
-        )
-        for ok, problem in checks:
-            if not ok:
-                raise ConfigError(path, f"malformed report: {problem}", key=where)
+    return load(path)
 
 
 # ---------------------------------------------------------------- writing
