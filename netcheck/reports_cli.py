@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netcheck.errors import UsageError
+from netcheck.outputs import is_folder
 
 if TYPE_CHECKING:
     from netcheck.model import Report
@@ -98,7 +99,7 @@ def _say(text: str) -> None:
 
 
 def _single_target(output: str | None, single: bool) -> Path | None:
-    if output and output != "-" and single and not Path(output).is_dir() and not output.endswith("/"):
+    if output and output != "-" and single and not is_folder(output) and not output.endswith("/"):
         return Path(output)
     return None
 
@@ -151,7 +152,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from netcheck.render.diff import DIFF_FORMATS, diff_reports
 
     if args.output and args.output != "-":
-        if Path(args.output).is_dir():
+        if is_folder(args.output):
             raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
         _check_output(args.output, True, f"{args.format} diff")
     old, new = load_report(args.old), load_report(args.new)
