@@ -269,7 +269,19 @@ def _read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
 
 
 def assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None = None) -> Assessment:
-    """Judge a presented chain: intercepted > certificate-warning > answered. Pure."""
+    """Judge a presented chain: intercepted > certificate-warning > answered. Pure.
+
+    The chain comes from the server, so it may be anything: a certificate the library cannot
+    read (an unknown version, a broken field) is the server's problem, a warning with the
+    reason, never netcheck's internal error."""
+    try:
+        return _assess(chain_der, expect, now)
+    except Exception as exc:  # hostile input at a boundary: cryptography raises many types
+        problem = f"the server's certificate cannot be read: {type(exc).__name__}: {exc}"
+        return Assessment(Reason.CERT_WARNING, [problem])
+
+
+def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None) -> Assessment:
     from cryptography import x509
 
     from netcheck.certs.facts import certificate_facts, is_self_signed, name_matches
