@@ -85,6 +85,9 @@ def build_parser() -> ArgumentParser:
                       help="file for a single file format, or a folder (default: reports/); '-' for stdout")
     scan.add_argument("--strict", action="store_true", help="warnings fail the run too")
     scan.add_argument("--no-progress", action="store_true", help="no live progress even on a terminal")
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(scan)
     scan.set_defaults(func=cmd_scan)
 
     profiles = commands.add_parser("profiles", help="list the built-in profiles and their flows",
@@ -151,7 +154,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if observer:
             observer.stop()
-    write_outputs(report, args.format, args.output)
+    write_outputs(report, args.format, args.output, table_view=getattr(args, "table_view", None),
+                  no_color=getattr(args, "no_color", False))
     return {Status.PASS: EXIT_OK, Status.FAIL: EXIT_FAILED}.get(report.verdict(), EXIT_INTERNAL)
 
 
@@ -165,16 +169,17 @@ def scan_hooks(args: argparse.Namespace, site: Site) -> list[ScanHook]:
     return hooks
 
 
-def write_outputs(report: Report, formats: list[str], output: str | None) -> None:
-    """table goes to stdout; file formats to --output or reports/<site>-<host>-<time>.<ext>."""
+def write_outputs(report: Report, formats: list[str], output: str | None, table_view: str | None = None,
+                  no_color: bool = False) -> None:
+    """table goes to stdout (see table_cli); file formats to --output or reports/<site>-<host>-<time>.<ext>."""
     from netcheck.render import FORMATS
-    from netcheck.render.terminal import render_terminal, summary_line
+    from netcheck.render.terminal import summary_line
 
     file_formats = [name for name in formats if name != "table"]
     if "table" in formats:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        width = max(120, _terminal_width())
-        sys.stdout.write(render_terminal(report, color=color, width=width))
+        from netcheck.table_cli import write_table
+
+        write_table(report, table_view, no_color)
     for name in file_formats:
         fmt = FORMATS[name]
         text = fmt.renderer()(report)
@@ -200,13 +205,6 @@ def _target_path(report: Report, extension: str, output: str | None, single: boo
     stamp = report.info.started.replace(":", "").replace("-", "")[:15]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{report.info.site}-{report.info.host_name}")
     return folder / f"netcheck-{safe}-{report.info.profile}-{stamp}.{extension}"
-
-
-def _terminal_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
-    except OSError:
-        return 160
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:

@@ -52,6 +52,9 @@ def add_parser(commands: Any) -> None:
                         help="comma-separated formats (default: html): " + ", ".join(_report_formats()))
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
                                                "'-' for stdout")
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(report)
     report.set_defaults(func=cmd_report)
 
     diff = commands.add_parser(
@@ -167,7 +170,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from netcheck.listen.receipt import join_receipt, load_receipt
 
         report = join_receipt(report, load_receipt(args.receipt))
-    write_outputs(report, args.format, args.output)
+    write_outputs(report, args.format, args.output, table_view=getattr(args, "table_view", None),
+                  no_color=getattr(args, "no_color", False))
     return 0
 
 
