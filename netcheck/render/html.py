@@ -158,6 +158,21 @@ def flow_row_html(row: FlowRow) -> str:
     return "".join(lines)
 
 
+def fix_item_html(row: FlowRow) -> str:
+    """One <li> of "What to fix" (in Python for the same reason as flow_row_html)."""
+    status = row.result.status.value
+    return (f'  <li class="s-{status}"><span class="badge s-{status}">{status.upper()}</span> '
+            f'<a href="#{row.anchor}"><b>{_h(row.result.flow.id)}</b></a> ({_h(row.result.flow.peer)}, '
+            f"{_h(row.port)}): {_h(row.remediation or '')}</li>\n")
+
+
+def rule_row_html(rule: FirewallRule) -> str:
+    """One <tr> of the firewall change request (in Python for the same reason as flow_row_html)."""
+    return (f'<tr><td class="mono">{_h(rule.source)}</td><td class="mono">{_h(rule.destination)}</td>'
+            f'<td>{_h(rule.transport)}</td><td class="mono">{_h(rule.port)}</td><td>{_h(rule.direction)}</td>'
+            f"<td>{_h(rule.purpose)}</td><td>{_h(rule.justification)}</td><td>{_h(rule.observed)}</td></tr>\n")
+
+
 @dataclass(frozen=True)
 class PeerView:
     peer: str
@@ -215,8 +230,10 @@ def render_html(report: Report) -> str:
         duration=duration_text(report.info.started, report.info.finished),
         peers=peers,
         fixes=fixes,
+        fixes_html=markupsafe.Markup("".join(fix_item_html(row) for row in fixes)),
         certificates=sections,
         rules=rules,
+        rules_html=markupsafe.Markup("".join(rule_row_html(rule) for rule in rules)),
         statuses=[status.value for status in Status],
         style=markupsafe.Markup(template_text("report.css")),
         script=markupsafe.Markup(script),
