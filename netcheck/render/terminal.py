@@ -204,14 +204,24 @@ def cell_lines(cell: Cell, width: int, right: bool, color: bool) -> tuple[str, .
     lines: tuple[str, ...] = ()
     for text, style in cell:
         block = padded(text, width, right)
-        lines += tuple(paint(line, style, True) for line in block) if color and style else block
+        lines += tuple(_painted(line, style) for line in block) if color and style else block
     return lines
+
+
+def _painted(line: str, style: str) -> str:
+    """Colour the text of a padded line, not its padding."""
+    text = line.strip(" ")
+    if not text:
+        return line
+    start = line.index(text)
+    return f"{line[:start]}\x1b[{style}m{text}\x1b[0m{line[start + len(text):]}"
 
 
 def table_lines(columns: Sequence[Column], widths: Sequence[int], rows: Iterable[Sequence[Cell]], color: bool,
                 after: Iterable[Cell] | None = None, indent: int = 0, width: int = 0) -> Iterator[str]:
     """Header, rule and rows; `after` (one cell per row) goes under each row, from `indent` to `width`."""
-    header = GAP.join(paint(pad(c.header[:w], w, c.right), BOLD, color) for c, w in zip(columns, widths, strict=True))
+    header = GAP.join(_painted(pad(c.header[:w], w, c.right), BOLD) if color else pad(c.header[:w], w, c.right)
+                      for c, w in zip(columns, widths, strict=True))
     yield header.rstrip()
     yield GAP.join("-" * w for w in widths)
     extras = iter(after) if after is not None else None
@@ -244,10 +254,10 @@ FULL_COLUMNS = (
 )
 COMPACT_COLUMNS = (
     Column("Status"),
-    Column("Flow", cap=24, floor=10, weight=2),
-    Column("Port", cap=14, floor=7, weight=1),
-    Column("Peer", cap=32, floor=10, weight=3),
-    Column("Reason", cap=19, floor=8, weight=1),
+    Column("Flow", cap=24, floor=10, weight=1),
+    Column("Port", cap=14),
+    Column("Peer", cap=32, floor=10, weight=1),
+    Column("Reason", cap=19),
 )
 
 
