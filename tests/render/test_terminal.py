@@ -239,3 +239,10 @@ def test_all_and_summary_exclude_each_other(tmp_path: Path) -> None:
     path.write_text(dumps(sample_report()), encoding="utf-8")
     run = run_report(path, "--all", "--summary")
     assert run.returncode == 2 and "not allowed with" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_readme_states_the_width_rule_and_the_summary_threshold() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"a fixed {PIPE_WIDTH} columns" in readme
+    assert f"Up to {SUMMARY_ABOVE:,} flows the table lists every flow" in readme
+    assert "`--no-color`, a non-empty `NO_COLOR`" in readme
