@@ -76,13 +76,15 @@ def evidence_html(value: Any) -> str:
     """The evidence as nested HTML lists, every text escaped by `_h`.
 
     Plain Python rather than a recursive Jinja macro: a macro call per value cost about half
-    of the page's rendering time for 50,000 flows."""
-    if isinstance(value, str):
+    of the page's rendering time for 50,000 flows. JSON's own types are tested first (exact
+    type checks are cheaper than the Mapping ABC)."""
+    kind = type(value)
+    if kind is str or isinstance(value, str):
         return f"<pre>{_h(value)}</pre>" if "\n" in value else f"<code>{_h(value)}</code>"
-    if isinstance(value, dict | Mapping):
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         inner = "".join(f"<dt>{_h(str(key))}</dt><dd>{evidence_html(item)}</dd>\n" for key, item in value.items())
         return f'<dl class="ev">\n{inner}</dl>'
-    if isinstance(value, list | tuple | set | frozenset):
+    if kind is list or isinstance(value, tuple | set | frozenset):
         if not value:
             return "<code>(none)</code>"
         inner = "".join(f"<li>{evidence_html(item)}</li>\n" for item in value)
