@@ -81,7 +81,11 @@ def evidence_html(value: Any) -> str:
     kind = type(value)
     if kind is str or isinstance(value, str):
         return f"<pre>{_h(value)}</pre>" if "\n" in value else f"<code>{_h(value)}</code>"
-    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+    if value is None:
+        return "<code>null</code>"
+    if kind is int or kind is float or kind is bool:
+        return f"<code>{value}</code>"
+    if kind is dict or isinstance(value, Mapping):
         inner = "".join(f"<dt>{_h(str(key))}</dt><dd>{evidence_html(item)}</dd>\n" for key, item in value.items())
         return f'<dl class="ev">\n{inner}</dl>'
     if kind is list or isinstance(value, tuple | set | frozenset):
@@ -89,8 +93,6 @@ def evidence_html(value: Any) -> str:
             return "<code>(none)</code>"
         inner = "".join(f"<li>{evidence_html(item)}</li>\n" for item in value)
         return f'<ul class="ev">\n{inner}</ul>'
-    if value is None:
-        return "<code>null</code>"
     return f"<code>{_h(str(value))}</code>"
 
 
@@ -117,7 +119,7 @@ class FlowRow:
     latency: str
     reason_text: str
     remediation: str | None
-    evidence: Any  # markupsafe.Markup of the evidence lists, "" when there is none
+    evidence: str  # the evidence as HTML (evidence_html, escaped), "" when there is none
 
 
 @functools.lru_cache(maxsize=65536)  # purposes, hosts and details repeat across a big report
@@ -191,8 +193,6 @@ class PeerView:
 
 
 def _peer_views(report: Report) -> list[PeerView]:
-    import markupsafe
-
     views = []
     index = 0
     for group in grouped_by_peer(report):
@@ -203,7 +203,7 @@ def _peer_views(report: Report) -> list[PeerView]:
                 anchor=f"flow-{index}", result=result, port=port_label(result.flow), path=path_text(result),
                 latency=latency_label(result), reason_text=REASON_TEXT.get(result.reason, ""),
                 remediation=remediation(result, report.info),
-                evidence=markupsafe.Markup(evidence_html(result.evidence)) if result.evidence else "",
+                evidence=evidence_html(result.evidence) if result.evidence else "",
             ))
         tally: dict[str, int] = {}
         for result in group.results:
