@@ -117,6 +117,9 @@ def run(count: int = 50_000) -> list[tuple[str, str, str]]:
             if code != 0:
                 figure += f" (exit {code})"
             rows.append((case, figure, f"<= {GOAL_SECONDS:.0f} s, RSS ~ output"))
+    load = os.getloadavg()[0]
+    rows.append(("machine load during the report cases", f"load average {load:.1f} on {os.cpu_count()} cores",
+                 "wall ~ CPU when idle"))
     return rows
 
 

@@ -169,6 +169,11 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], wid
     return widths
 
 
+def narrowest_table(columns: Sequence[Column]) -> int:
+    """No table of these columns is narrower than this, whatever its content."""
+    return sum(max(column.floor, cells(column.header)) for column in columns) + len(GAP) * (len(columns) - 1)
+
+
 def squeezed(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int) -> list[int]:
     """Last resort for very narrow widths: shrink the widest column, one column at a time."""
     widths = [min(cells(c.header), 8) for c in columns]
@@ -300,12 +305,13 @@ def compact_detail(result: Result) -> Cell:
 
 def flow_lines(results: Sequence[Result], width: int, color: bool) -> Iterator[str]:
     """The matrix of `results`: the full table when it fits in `width`, else the compact layout."""
-    rows = [full_row(result) for result in results]
-    widths = column_widths(FULL_COLUMNS, rows, width)
-    if widths is not None:
-        yield from table_lines(FULL_COLUMNS, widths, rows, color)
-        return
-    del rows
+    if width >= narrowest_table(FULL_COLUMNS):  # else it cannot fit: skip building its rows
+        full = [full_row(result) for result in results]
+        widths = column_widths(FULL_COLUMNS, full, width)
+        if widths is not None:
+            yield from table_lines(FULL_COLUMNS, widths, full, color)
+            return
+        del full
     rows = [compact_row(result) for result in results]
     widths = column_widths(COMPACT_COLUMNS, rows, width) or squeezed(COMPACT_COLUMNS, rows, width)
     indent = widths[0] + len(GAP)
