@@ -246,3 +246,25 @@ def test_readme_states_the_width_rule_and_the_summary_threshold() -> None:
     assert f"a fixed {PIPE_WIDTH} columns" in readme
     assert f"Up to {SUMMARY_ABOVE:,} flows the table lists every flow" in readme
     assert "`--no-color`, a non-empty `NO_COLOR`" in readme
+
+
+def test_report_command_shows_a_long_report_summary_first(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from netcheck.cli import main
+
+    monkeypatch.setenv("COLUMNS", "100")
+    path = tmp_path / "big.json"
+    path.write_text(dumps(big_report(SUMMARY_ABOVE + 200)), encoding="utf-8")
+    assert main(["report", str(path), "-f", "table"]) == 0
+    out, err = capsys.readouterr()
+    assert "the table shows the summary" in err and "--all lists every flow" in err
+    assert out.index("By status and reason") < out.index("By peer") < out.index("Flows that did not pass")
+    assert widest(out) <= 100
+    flagged = sum(1 for result in big_report(SUMMARY_ABOVE + 200).results if result.status.value in
+                  ("fail", "error", "warn"))
+    assert f"Flows that did not pass ({flagged} of {SUMMARY_ABOVE + 200};" in out
+    assert main(["report", str(path), "-f", "table", "--all"]) == 0
+    out, err = capsys.readouterr()
+    assert "By peer" not in out and err == ""
+    rows = [line for line in out.splitlines() if re.match(r"^(PASS|WARN|FAIL|SKIP|ERROR) ", line)]
+    assert len(rows) == SUMMARY_ABOVE + 200
