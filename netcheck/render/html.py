@@ -24,7 +24,7 @@ from netcheck.render.certificates import CertSection, certificate_sections
 from netcheck.render.escape import printable
 from netcheck.render.firewall import FirewallRule, firewall_rules
 from netcheck.render.terminal import path_text, summary_line
-from netcheck.render.views import grouped_by_peer, latency_label, port_label
+from netcheck.render.views import WORD, grouped_by_peer, latency_label, port_label
 from netcheck.serialize import report_to_dict
 
 VERDICT_TEXT = {
@@ -135,7 +135,7 @@ def flow_row_html(row: FlowRow) -> str:
     Written in Python rather than in the template: 50,000 rows through Jinja expressions (with
     `finalize` and attribute lookups on each) took over 4 s of CPU, this takes well under one."""
     result, flow = row.result, row.result.flow
-    status = result.status.value
+    status = WORD[result.status]
     optional = "" if flow.required else ' <span class="optional">optional</span>'
     reason_text = _h(row.reason_text)
     lines = [
@@ -143,9 +143,9 @@ def flow_row_html(row: FlowRow) -> str:
         f'data-destination="{_h(flow.host)}" data-status="{status}">\n'
         f'  <td class="status"><span class="badge s-{status}">{status.upper()}</span></td>\n'
         f'  <td><b class="mono">{_h(flow.id)}</b>{optional}<div class="purpose">{_h(flow.purpose)}</div></td>\n'
-        f'  <td>{_h(flow.protocol)}<div class="mono">{_h(row.port)} {flow.direction.value}</div></td>\n'
+        f'  <td>{_h(flow.protocol)}<div class="mono">{_h(row.port)} {WORD[flow.direction]}</div></td>\n'
         f"  <td>{_h(row.path)}</td>\n"
-        f'  <td><span class="reason" title="{reason_text}">{result.reason.value}</span></td>\n'
+        f'  <td><span class="reason" title="{reason_text}">{WORD[result.reason]}</span></td>\n'
         f'  <td class="ms">{row.latency}</td>\n'
         f"  <td>{_h(result.detail)}</td>\n"
         "</tr>\n"
@@ -164,7 +164,7 @@ def flow_row_html(row: FlowRow) -> str:
 
 def fix_item_html(row: FlowRow) -> str:
     """One <li> of "What to fix" (in Python for the same reason as flow_row_html)."""
-    status = row.result.status.value
+    status = WORD[row.result.status]
     return (f'  <li class="s-{status}"><span class="badge s-{status}">{status.upper()}</span> '
             f'<a href="#{row.anchor}"><b>{_h(row.result.flow.id)}</b></a> ({_h(row.result.flow.peer)}, '
             f"{_h(row.port)}): {_h(row.remediation or '')}</li>\n")
@@ -207,7 +207,8 @@ def _peer_views(report: Report) -> list[PeerView]:
             ))
         tally: dict[str, int] = {}
         for result in group.results:
-            tally[result.status.value] = tally.get(result.status.value, 0) + 1
+            word = WORD[result.status]
+            tally[word] = tally.get(word, 0) + 1
         counts = ", ".join(f"{n} {status}" for status, n in tally.items())
         views.append(PeerView(group.peer, group.worst.value, counts, tuple(rows)))
     return views

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from netcheck.model import REASON_TEXT, Direction, Reason, Report, Result, Status
 from netcheck.render.escape import terminal_text
-from netcheck.render.views import STATUS_RANK, grouped_by_peer
+from netcheck.render.views import STATUS_RANK, WORD, grouped_by_peer
 
 FULL, SUMMARY = "all", "summary"
 PIPE_WIDTH = 160  # a pipe without COLUMNS gets this fixed width (documented in the README)
@@ -32,6 +32,7 @@ STATUS_STYLE = {
     Status.SKIP: "2",  # dim
     Status.ERROR: "1;35",  # bold magenta
 }
+STATUS_WORD = {status: status.value.upper() for status in Status}
 DIM, BOLD = "2", "1"
 GAP = "  "
 
@@ -267,7 +268,7 @@ COMPACT_COLUMNS = (
 
 
 def _status_cell(result: Result) -> Cell:
-    return ((result.status.value.upper(), STATUS_STYLE[result.status]),)
+    return ((STATUS_WORD[result.status], STATUS_STYLE[result.status]),)
 
 
 def _port(result: Result) -> str:
@@ -283,7 +284,7 @@ def full_row(result: Result) -> list[Cell]:
         ((safe(flow.protocol), ""),),
         ((_port(result), ""),),
         ((safe(path_text(result)), ""),),
-        ((result.reason.value, ""),),
+        ((WORD[result.reason], ""),),
         ((latency_text(result), ""),),
         ((safe(result.detail), ""),),
     ]
@@ -292,7 +293,7 @@ def full_row(result: Result) -> list[Cell]:
 def compact_row(result: Result) -> list[Cell]:
     flow = result.flow
     return [_status_cell(result), ((safe(flow.id), ""),), ((_port(result), ""),),
-            ((safe(peer_text(result)), ""),), ((result.reason.value, ""),)]
+            ((safe(peer_text(result)), ""),), ((WORD[result.reason], ""),)]
 
 
 def compact_detail(result: Result) -> Cell:
