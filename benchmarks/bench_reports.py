@@ -97,7 +97,9 @@ def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, float,
 
 def run(count: int = 50_000) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    # What a pipe gets: no COLUMNS, so the fixed 160-column width.
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env["PYTHONPATH"] = str(ROOT)
     with tempfile.TemporaryDirectory(prefix="netcheck-bench-") as folder:
         path = Path(folder) / "r.json"
         subprocess.run([sys.executable, __file__, "--generate", str(path), "--results", str(count)], check=True,
