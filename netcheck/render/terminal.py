@@ -157,7 +157,8 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], wid
     the table fits `width`. None when the columns cannot fit even at their floors."""
     natural = [max(cells(column.header), *(cells(text) for row in rows for text, _ in row[index]), 0)
                for index, column in enumerate(columns)] if rows else [cells(column.header) for column in columns]
-    widths = [min(size, column.cap) for size, column in zip(natural, columns, strict=True)]
+    # No column is wider than the table may be: a 1 MB detail costs no more shrinking steps than a short one.
+    widths = [min(size, column.cap, width) for size, column in zip(natural, columns, strict=True)]
     excess = sum(widths) + len(GAP) * (len(columns) - 1) - width
     floors = [max(column.floor, cells(column.header)) for column in columns]
     while excess > 0:
@@ -181,7 +182,7 @@ def squeezed(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: i
     for row in rows:
         for index, cell in enumerate(row):
             widths[index] = max(widths[index], *(cells(text) for text, _ in cell), 0)
-    widths = [min(w, c.cap) for w, c in zip(widths, columns, strict=True)]
+    widths = [min(w, c.cap, width) for w, c in zip(widths, columns, strict=True)]
     while sum(widths) + len(GAP) * (len(columns) - 1) > width and max(widths) > 1:
         widths[widths.index(max(widths))] -= 1
     return widths

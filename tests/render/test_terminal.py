@@ -268,3 +268,15 @@ def test_report_command_shows_a_long_report_summary_first(tmp_path: Path, capsys
     assert "By peer" not in out and err == ""
     rows = [line for line in out.splitlines() if re.match(r"^(PASS|WARN|FAIL|SKIP|ERROR) ", line)]
     assert len(rows) == SUMMARY_ABOVE + 200
+
+
+def test_a_huge_detail_wraps_quickly_within_the_width() -> None:
+    import time
+
+    flow = sample_report().results[0].flow
+    huge = Result(flow, Status.FAIL, Reason.PROTOCOL_ERROR, "banner " + "#" * 200_000 + " end", "203.0.113.10")
+    started = time.process_time()
+    for width in (80, 200):
+        text = render_terminal(Report.build(INFO, [huge]), width=width)
+        assert widest(text) <= width and text.count("#") == 200_000
+    assert time.process_time() - started < 5  # generous: it takes well under a second
