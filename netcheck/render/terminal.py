@@ -23,7 +23,7 @@ from netcheck.render.views import STATUS_RANK, WORD, grouped_by_peer
 
 FULL, SUMMARY = "all", "summary"
 PIPE_WIDTH = 160  # a pipe without COLUMNS gets this fixed width (documented in the README)
-NARROWEST = 20  # below this no table can be laid out; narrower widths are treated as this
+NARROWEST = 40  # narrower widths are treated as this (every table still fits, if squeezed)
 
 STATUS_STYLE = {
     Status.PASS: "1;32",  # bold green
@@ -183,8 +183,15 @@ def squeezed(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: i
         for index, cell in enumerate(row):
             widths[index] = max(widths[index], *(cells(text) for text, _ in cell), 0)
     widths = [min(w, c.cap, width) for w, c in zip(widths, columns, strict=True)]
-    while sum(widths) + len(GAP) * (len(columns) - 1) > width and max(widths) > 1:
-        widths[widths.index(max(widths))] -= 1
+    # The first column (the status word) keeps 5 columns as long as any other can still give one.
+    # Two columns at least, for a wide (CJK) character.
+    keep = [min(widths[0], 5), *([2] * (len(widths) - 1))]
+    while sum(widths) + len(GAP) * (len(columns) - 1) > width:
+        movable = [i for i in range(len(widths)) if widths[i] > keep[i]] or [i for i in range(len(widths))
+                                                                             if widths[i] > 2]
+        if not movable:
+            break
+        widths[max(movable, key=lambda i: widths[i])] -= 1
     return widths
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from netcheck.model import Direction, Flow, Reason, Report, Result, Status
 from netcheck.render.terminal import (
+    NARROWEST,
     PIPE_WIDTH,
     cells,
     render_plain,
@@ -244,6 +245,7 @@ def test_all_and_summary_exclude_each_other(tmp_path: Path) -> None:
 def test_readme_states_the_width_rule_and_the_summary_threshold() -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert f"a fixed {PIPE_WIDTH} columns" in readme
+    assert f"nothing gets fewer than {NARROWEST})" in readme
     assert f"Up to {SUMMARY_ABOVE:,} flows the table lists every flow" in readme
     assert "`--no-color`, a non-empty `NO_COLOR`" in readme
 
