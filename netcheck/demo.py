@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from netcheck.render.escape import terminal_text
+
 OFFSETS = (20000, 30000, 40000)  # the first one whose ports are all free is used
 RANGE_WIDTH = 8  # a documented port range becomes this many ports (all sampled)
 LOOPBACK = "127.0.0.1"
@@ -156,15 +158,17 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
     from netcheck.listen import tokens
     from netcheck.listen.receipt import join_receipt, receipt_dict, write_receipt
     from netcheck.listen.server import Endpoint, Listener
+    from netcheck.outputs import ReportOutputs, check_folder, signals_deferred, write_text_file
     from netcheck.render import FORMATS
+    from netcheck.scan import interrupted_by
 
     started = time.monotonic()
     key = tokens.key_from_env(os.environ)
     plan = choose_plan()
-    output.mkdir(parents=True, exist_ok=True)
+    check_folder(output, "demo outputs")  # refused before any listener starts
     site_path = output / "demo-site.yaml"
-    site_path.write_text("# Written by `netcheck demo`: the loopback site it scanned.\n"
-                         + yaml.safe_dump(plan.site, sort_keys=False), encoding="utf-8")
+    write_text_file(site_path, "# Written by `netcheck demo`: the loopback site it scanned.\n"
+                    + yaml.safe_dump(plan.site, sort_keys=False), "demo site file")
     print(f"netcheck demo: listeners on {LOOPBACK}, documented port p mapped to {plan.offset} + p; "
           f"blocked on purpose: {BLOCKED_REFUSED} (nothing listens), {BLOCKED_SILENT} (datagrams swallowed)",
           file=err)
@@ -174,13 +178,17 @@ def run_demo(output: Path, out: TextIO, err: TextIO) -> int:
         black_hole.bind((LOOPBACK, plan.silent[1]))
         stack.enter_context(BackgroundListener(listener))
         report = _scan(site_path)
-    receipt = receipt_dict(listener, listener_id=secrets.token_hex(8), host="demo", profile="sensor (demo)",
-                           role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
-    write_receipt(output / "demo-receipt.json", receipt)
-    report = join_receipt(report, receipt)
-    from netcheck.cli import write_outputs
-
-    write_outputs(report, available_formats(report, FORMATS, err), f"{output}/")
+    with signals_deferred():  # the scan is done: a signal now waits until its reports are written
+        receipt = receipt_dict(listener, listener_id=secrets.token_hex(8), host="demo", profile="sensor (demo)",
+                               role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
+        write_receipt(output / "demo-receipt.json", receipt)
+        report = join_receipt(report, receipt)
+        ReportOutputs(tuple(available_formats(report, FORMATS, err)), f"{output}/").write(report)
+    stopped = interrupted_by(report)
+    if stopped is not None:
+        print(f"netcheck demo: interrupted by {report.info.options['interrupted']}; the reports of what finished "
+              f"are in {output}/", file=err)
+        return stopped
     ok = _epilogue(report, out)
     print(f"netcheck demo: finished in {time.monotonic() - started:.1f} s; reports, the site file and the "
           f"listener receipt are in {output}/", file=err)
@@ -197,7 +205,7 @@ def available_formats(report: Any, formats: dict[str, Any], err: TextIO) -> list
         try:
             formats[name].renderer()(report)
         except ImportError as exc:
-            print(f"netcheck demo: no {name} report: {exc}", file=err)
+            print(terminal_text(f"netcheck demo: no {name} report: {exc}"), file=err)
             continue
         chosen.append(name)
     return chosen
@@ -232,7 +240,7 @@ def _epilogue(report: Any, out: TextIO) -> bool:
         fix = remediation(result, report.info) if result else None
         print(f"  {flow_id}: {seen} (blocked on purpose, expected {reason})", file=out)
         if fix:
-            print(f"    fix: {fix}", file=out)
+            print(terminal_text(f"    fix: {fix}"), file=out)
     unexpected = sorted(set(failed) - set(expected))
     if unexpected:
         print(f"  unexpected failures: {', '.join(unexpected)} (see the table above)", file=out)

@@ -63,6 +63,7 @@ class Reason(str, enum.Enum):
     INTERNAL_ERROR = "internal-error"
     NO_PRIVILEGE = "no-privilege"
     RUN_DEADLINE = "run-deadline"
+    INTERRUPTED = "interrupted"
 
 
 REASON_TEXT: Mapping[Reason, str] = {
@@ -100,6 +101,7 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.INTERNAL_ERROR: "netcheck itself failed (a bug): the traceback is in the evidence",
     Reason.NO_PRIVILEGE: "netcheck lacks a privilege it needs for this check",
     Reason.RUN_DEADLINE: "the whole-run deadline ended the probe before it finished",
+    Reason.INTERRUPTED: "SIGINT (Ctrl-C) or SIGTERM stopped the scan before this probe finished",
 }
 
 

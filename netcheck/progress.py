@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from netcheck.model import Result, Status
+from netcheck.render.escape import rich_text
 
 
 class TtyProgress:
@@ -29,7 +30,8 @@ class TtyProgress:
     def advance(self, result: Result) -> None:
         self._counts[result.status] += 1
         text = " ".join(f"{n} {s.value}" for s, n in self._counts.items() if n)
-        self._progress.update(self._task, advance=1, counts=text)
+        # The column is rich markup: whatever reaches it goes through the one sanitiser.
+        self._progress.update(self._task, advance=1, counts=rich_text(text))
 
     def stop(self) -> None:
         self._progress.stop()

@@ -223,6 +223,7 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
                                "with the evidence",
         Reason.NO_PRIVILEGE: "run netcheck as root (or with CAP_NET_RAW) for this check",
         Reason.RUN_DEADLINE: "raise --deadline: the whole run ended before this probe finished",
+        Reason.INTERRUPTED: "rerun the scan to completion: it was stopped before this probe finished",
     }
     # A probe's own judge may fail a flow that reached its service (e.g. an unexpected answer).
     return texts.get(reason, f"review {service}: {result.detail or result.reason.value}")

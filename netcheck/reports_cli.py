@@ -41,10 +41,12 @@ def _report_formats() -> tuple[str, ...]:
 
 
 def add_parser(commands: Any) -> None:
+    from netcheck.cli import NAGIOS_HELP, add_vendor_option
+
     report = commands.add_parser(
         "report", help="re-render a saved JSON report (html, junit, markdown, csv, firewall-request, ...)",
         description="Re-render a JSON report saved by 'netcheck scan --format json' in other formats. "
-                    "Files go to --output or reports/ like a scan's.")
+                    "Files go to --output or reports/ like a scan's.", epilog=NAGIOS_HELP)
     report.add_argument("result", type=Path, help="a netcheck.report/1 JSON file")
     report.add_argument("--receipt", type=Path,
                         help="a `netcheck listen` receipt to join, so the report shows both ends of each flow")
@@ -52,6 +54,7 @@ def add_parser(commands: Any) -> None:
                         help="comma-separated formats (default: html): " + ", ".join(_report_formats()))
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
                                                "'-' for stdout")
+    add_vendor_option(report)
     from netcheck.table_cli import add_table_options
 
     add_table_options(report)
@@ -156,44 +159,69 @@ def _check_types(report: Report, path: Path) -> None:
 # ---------------------------------------------------------------- writing
 
 def _say(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
+    from netcheck.render.escape import terminal_text
+
+    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)
+
+
+def _single_target(output: str | None, single: bool) -> Path | None:
+    if output and output != "-" and single and not Path(output).is_dir() and not output.endswith("/"):
+        return Path(output)
+    return None
+
+
+def _check_output(output: str | None, single: bool, label: str) -> None:
+    """Refuse an unwritable --output before any work (netcheck.outputs)."""
+    from netcheck.outputs import DEFAULT_REPORTS_DIR, check_folder, check_target
+
+    if output == "-":
+        return
+    target = _single_target(output, single)
+    if target is not None:
+        check_target(target, label)
+    else:
+        check_folder(Path(output) if output else DEFAULT_REPORTS_DIR, label)
 
 
 def _write(text: str, output: str | None, default_name: str, single: bool, label: str) -> None:
-    """To stdout ('-'), a file (--output with one format), or a folder (default reports/)."""
+    """To stdout ('-', sanitised), a file (--output with one format), or a folder (default reports/);
+    files are written atomically (netcheck.outputs)."""
+    from netcheck.outputs import DEFAULT_REPORTS_DIR, write_stdout, write_text_file
+
     if output == "-":
-        sys.stdout.write(text)
+        write_stdout(text)
         return
-    if output and single and not Path(output).is_dir() and not output.endswith("/"):
-        target = Path(output)
-    else:
-        target = (Path(output) if output else Path("reports")) / default_name
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    target = _single_target(output, single) or (Path(output) if output else DEFAULT_REPORTS_DIR) / default_name
+    write_text_file(target, text, label)
     _say(f"wrote {label}: {target}")
 
 
 # ---------------------------------------------------------------- commands
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from netcheck.cli import write_outputs
+    from netcheck.cli import check_formats, write_outputs
 
+    check_formats(args.format, args.output, args.vendor)
     report = load_report(args.result)
     if args.receipt:
         from netcheck.listen.receipt import join_receipt, load_receipt
 
         report = join_receipt(report, load_receipt(args.receipt))
-    write_outputs(report, args.format, args.output, table_view=getattr(args, "table_view", None),
-                  no_color=getattr(args, "no_color", False))
+    if write_outputs(report, args.format, args.output, args.vendor, table_view=getattr(args, "table_view", None),
+                     no_color=getattr(args, "no_color", False)):
+        from netcheck.render.nagios import nagios_state
+
+        return int(nagios_state(report))
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from netcheck.render.diff import DIFF_FORMATS, diff_reports
 
+    if args.output and args.output != "-":
+        if Path(args.output).is_dir():
+            raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
+        _check_output(args.output, True, f"{args.format} diff")
     old, new = load_report(args.old), load_report(args.new)
     if (old.info.host_name, old.info.profile) != (new.info.host_name, new.info.profile):
         _say(f"note: comparing different runs: {old.info.host_name} ({old.info.profile}) "
@@ -202,17 +230,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     render, _extension = DIFF_FORMATS[args.format]
     text = render(diff)
     if args.output and args.output != "-":
-        if Path(args.output).is_dir():
-            raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
         _write(text, args.output, "", True, f"{args.format} diff")
     else:
-        sys.stdout.write(text)
+        _write(text, "-", "", True, f"{args.format} diff")
     return 1 if diff.worse else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from netcheck.render.fleet import FLEET_FORMATS, build_fleet
 
+    _check_output(args.output, len(args.format) == 1, "fleet matrix")
     fleet = build_fleet([(str(path), load_report(path)) for path in args.reports])
     for note in fleet.notes:
         _say(f"note: {note}")

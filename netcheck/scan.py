@@ -4,7 +4,11 @@ alongside, and build the Report. The CLI only parses arguments and writes output
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import signal
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 from netcheck import __version__
 from netcheck.engine import Limits, Observer, ScanHook, scan
 from netcheck.hostinfo import host_name, local_addresses
-from netcheck.model import Report, RunInfo
+from netcheck.model import Flow, Reason, Report, Result, RunInfo, Status
 from netcheck.plan import plan
 from netcheck.probes import ProbeContext
 from netcheck.profiles import Profile, Site
@@ -81,19 +85,114 @@ async def _check_certificates(site: Site, certificates: SiteCertificates, timeou
     return site_json(result)
 
 
-async def _run(flows: list[Any], ctx: ProbeContext, options: ScanOptions, observer: Observer | None,
-               hooks: Sequence[ScanHook], site: Site,
-               certificates: SiteCertificates | None) -> tuple[list[Any], dict[str, Any] | None]:
-    probing = scan(flows, ctx, options.limits, observer, hooks)
-    if certificates is None:
-        return await probing, None
-    results, verdicts = await asyncio.gather(
-        probing, _check_certificates(site, certificates, options.limits.timeout))
-    return results, verdicts
+# Signals that stop a scan early but keep what it measured; the exit code is 128 + the number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# After a stop, probes still in flight get this long to release their sockets.
+CANCEL_GRACE_S = 0.5
+
+
+class Collector:
+    """The progress observer in between: keeps every result as the engine streams it, so a stopped
+    scan still has the flows that finished (the engine's own return value is lost on cancel)."""
+
+    def __init__(self, inner: Observer | None) -> None:
+        self.inner = inner
+        self.results: list[Result] = []
+
+    def start(self, total: int) -> None:
+        if self.inner:
+            self.inner.start(total)
+
+    def advance(self, result: Result) -> None:
+        self.results.append(result)
+        if self.inner:
+            self.inner.advance(result)
+
+
+def _flow_identity(flow: Flow) -> tuple[str, str, str, str, str]:
+    return (flow.peer, flow.id, flow.host, str(flow.port), flow.direction.value)
+
+
+def interrupted_results(flows: Sequence[Flow], finished: Sequence[Result], signame: str,
+                        elapsed: float) -> list[Result]:
+    """The finished results plus error/interrupted for every planned flow without one."""
+    done = Counter(_flow_identity(result.flow) for result in finished)
+    results = list(finished)
+    for flow in flows:
+        identity = _flow_identity(flow)
+        if done[identity]:
+            done[identity] -= 1
+            continue
+        results.append(Result(flow=flow, status=Status.ERROR, reason=Reason.INTERRUPTED,
+                              detail=f"not finished: {signame} stopped the scan after {elapsed:.1f} s",
+                              evidence={"signal": signame}))
+    return results
+
+
+@dataclass
+class _Outcome:
+    results: list[Result]
+    certificates: dict[str, Any] | None
+    stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended the scan
+
+
+async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, observer: Observer | None,
+               hooks: Sequence[ScanHook], site: Site, certificates: SiteCertificates | None) -> _Outcome:
+    """Probe (and check certificates) until done, or until SIGINT/SIGTERM: then keep what finished."""
+    collector = Collector(observer)
+    probing = asyncio.ensure_future(scan(flows, ctx, options.limits, collector, hooks))
+    checking = (asyncio.ensure_future(_check_certificates(site, certificates, options.limits.timeout))
+                if certificates is not None else None)
+    tasks = [task for task in (probing, checking) if task is not None]
+    stopped: list[signal.Signals] = []
+    started = time.monotonic()
+
+    def stop(signum: signal.Signals) -> None:
+        if not stopped:
+            stopped.append(signum)
+            for task in tasks:
+                task.cancel()
+
+    loop = asyncio.get_running_loop()
+    installed: dict[signal.Signals, Any] = {}
+    for signum in STOP_SIGNALS:
+        previous = signal.getsignal(signum)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            loop.add_signal_handler(signum, stop, signum)
+            installed[signum] = previous
+    try:
+        await asyncio.wait(tasks)
+        if stopped:
+            await _cancel_the_rest()
+    finally:
+        for signum, previous in installed.items():
+            loop.remove_signal_handler(signum)
+            # remove_signal_handler leaves SIGTERM at its default (instant death): give back the CLI's
+            signal.signal(signum, previous)
+    verdicts = checking.result() if checking is not None and not checking.cancelled() else None
+    if not stopped:
+        return _Outcome(probing.result(), verdicts)
+    name = stopped[0].name
+    finished = collector.results if probing.cancelled() else probing.result()
+    results = interrupted_results(flows, finished, name, time.monotonic() - started)
+    return _Outcome(results, verdicts, name)
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel the probes the cancelled engine left running and let them close their sockets."""
+    current = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=CANCEL_GRACE_S)
 
 
 def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions, *, env: Mapping[str, str],
              observer: Observer | None = None, hooks: Sequence[ScanHook] = ()) -> Report:
+    """Plan, probe and build the Report. SIGINT or SIGTERM during the probing stops it early: the
+    report then keeps the finished flows, marks the rest error/interrupted, and names the signal
+    in `info.options["interrupted"]` (see `interrupted_by`)."""
     certificates = site_certificates(site, env)
     if certificates:
         site = with_crl_urls(site, certificates.crl_urls)
@@ -102,10 +201,21 @@ def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions,
     ctx = ProbeContext(timeout=options.limits.timeout, run_id=run_id, udp_tries=options.udp_tries, env=env,
                        settings={"peers": site.peers, "site": site})
     started = utc_now_iso()
-    results, verdicts = asyncio.run(_run(flows, ctx, options, observer, hooks, site, certificates))
+    outcome = asyncio.run(_run(flows, ctx, options, observer, hooks, site, certificates))
+    run_options = options.as_dict()
+    if outcome.stopped_by:
+        run_options["interrupted"] = outcome.stopped_by
     info = RunInfo(
         version=__version__, run_id=run_id, host_name=host_name(), host_addresses=local_addresses(),
         profile=profile.name, role=profile.role, site=site.name, site_file=site_file,
-        started=started, finished=utc_now_iso(), options=options.as_dict(),
+        started=started, finished=utc_now_iso(), options=run_options,
     )
-    return Report.build(info, results, verdicts)
+    return Report.build(info, outcome.results, outcome.certificates)
+
+
+def interrupted_by(report: Report) -> int | None:
+    """The exit code of a scan a signal stopped (130 for SIGINT, 143 for SIGTERM), else None."""
+    name = report.info.options.get("interrupted")
+    if name not in {signum.name for signum in STOP_SIGNALS}:
+        return None
+    return 128 + int(signal.Signals[str(name)])

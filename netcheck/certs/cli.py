@@ -16,6 +16,7 @@ from pathlib import Path
 
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import UsageError
+from netcheck.render.escape import terminal_text
 
 EXIT_ACCEPT, EXIT_REFUSE, EXIT_UNUSABLE = 0, 1, 2
 
@@ -298,6 +299,10 @@ def run_check(args: argparse.Namespace) -> int:
         "now": getattr(args, "now", None),
     }
     json_out = getattr(args, "format", "table") == "json"
+    if getattr(args, "output", None) is not None:
+        from netcheck.outputs import check_target
+
+        check_target(args.output, "certificate report")  # before any CRL download
     if site is not None:
         items = inputs_from_site(load_site_certificates(site), os.environ)
         site_report = check_site(str(site), items, **common)  # type: ignore[arg-type]
@@ -318,18 +323,25 @@ def run_check(args: argparse.Namespace) -> int:
         text = render.dumps(render.single_json(report)) if json_out else render.single_text(report)
         code = EXIT_ACCEPT if report.ok else EXIT_REFUSE
         verdict = "accept" if report.ok else "refuse"
-    _emit(text, getattr(args, "output", None))
+    _emit(text, getattr(args, "output", None), is_json=json_out)
     if getattr(args, "output", None) is not None:
-        print(f"netcheck cert: the appliance would {verdict}; report written to {args.output}", file=sys.stderr)
+        print(terminal_text(f"netcheck cert: the appliance would {verdict}; report written to {args.output}"),
+              file=sys.stderr)
     return code
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, *, is_json: bool = False) -> None:
+    """The report to stdout (sanitised: names in certificates are hostile) or atomically to a file."""
+    from netcheck.outputs import json_stdout_text, write_atomic, write_stdout
+
     if output is None:
-        sys.stdout.write(text)
+        if is_json:
+            sys.stdout.write(json_stdout_text(text))
+        else:
+            write_stdout(text)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"--output {output}: cannot write ({exc.strerror})") from None
 

@@ -8,7 +8,6 @@ the chain in the documented order. Input formats are decided by content.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from netcheck.certs.chain import build_path, label
 from netcheck.certs.facts import fingerprint_sha256, is_ca
 from netcheck.certs.load import KeyState, Parsed, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
+from netcheck.outputs import check_target, write_atomic
+from netcheck.render.escape import terminal_text
 
 EXPECTED_INPUT = "PEM, DER, PKCS#7 or PKCS#12 certificate material"
 
@@ -90,24 +91,21 @@ def _cert_pem(certs: list[x509.Certificate]) -> bytes:
 
 
 def write_file(path: Path, data: bytes, *, force: bool, secret: bool = False) -> None:
-    """Write without clobbering (unless force); private keys get mode 0600 from the start."""
-    if path.exists() and not force:
-        raise UsageError(f"{path}: already exists", hint="use --force to overwrite")
+    """Write without clobbering (unless force), atomically (netcheck.outputs: never half a file);
+    private keys are mode 0600 from their first byte."""
     if path.is_dir():
         raise UsageError(f"{path}: is a directory")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    check_target(path, "key" if secret else "output", exclusive=not force)
     try:
-        fd = os.open(path, flags, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if secret:
-            os.chmod(path, 0o600)  # an existing file keeps its mode through O_TRUNC
+        write_atomic(path, data, secret=secret, exclusive=not force)
+    except FileExistsError:
+        raise UsageError(f"{path}: already exists", hint="use --force to overwrite") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _say(text: str) -> None:
-    print(f"netcheck cert convert: {text}", file=sys.stderr)
+    print(terminal_text(f"netcheck cert convert: {text}"), file=sys.stderr)
 
 
 def _key_note(encryption: KeySerializationEncryption) -> str:
@@ -189,6 +187,10 @@ def _split(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializatio
     except OSError as exc:
         raise UsageError(f"{directory}: cannot create ({exc.strerror})") from None
     name = args.name or args.input.stem
+    planned = [directory / f"{name}.crt"] + [directory / f"{name}.key"] * (bundle.key is not None) \
+        + [directory / f"{name}-chain.pem"] * bool(chain)
+    for target in planned:  # every file can be written, or none is
+        check_target(target, "output", exclusive=not args.force)
     written = [directory / f"{name}.crt"]
     write_file(written[0], _cert_pem([leaf]), force=args.force)
     if bundle.key is not None:

@@ -23,6 +23,8 @@ from netcheck.certs.convert import key_encryption, key_pem, write_file
 from netcheck.certs.facts import is_wildcard, san_dns, san_ip
 from netcheck.certs.load import KeyState, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
+from netcheck.outputs import check_target
+from netcheck.render.escape import terminal_text
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
@@ -44,8 +46,10 @@ def create(args: argparse.Namespace, passphrase: str | None) -> int:
     stem = _safe_name(cn)
     csr_out: Path = args.csr_out or Path(f"{stem}.csr")
     written = []
+    key_out: Path = args.key_out or Path(f"{stem}.key")
+    for target in [key_out] * new_key + [csr_out]:  # both files can be written, or none is
+        check_target(target, "output", exclusive=not args.force)
     if new_key:
-        key_out: Path = args.key_out or Path(f"{stem}.key")
         write_file(key_out, key_pem(key, key_encryption(passphrase)), force=args.force, secret=True)
         state = "encrypted" if passphrase else "unencrypted, mode 0600"
         written.append(f"{key_out} (RSA {key.key_size}, {state})")
@@ -58,7 +62,7 @@ def create(args: argparse.Namespace, passphrase: str | None) -> int:
 
 
 def _say(text: str) -> None:
-    print(f"netcheck cert csr: {text}", file=sys.stderr)
+    print(terminal_text(f"netcheck cert csr: {text}"), file=sys.stderr)
 
 
 def _warnings(cn: str, passphrase: str | None, new_key: bool) -> None:

@@ -1,5 +1,7 @@
 """Render certificate reports: a terminal text and JSON ("schema": "netcheck.cert/1").
 
+Names and messages in certificates are attacker-chosen: the text passes the terminal sanitiser.
+
 Pure functions of a report. Passphrases never reach a report, so they cannot reach here.
 """
 
@@ -12,6 +14,7 @@ from netcheck.certs.chain import label
 from netcheck.certs.facts import certificate_facts, san_dns, san_ip
 from netcheck.certs.findings import Finding, Severity
 from netcheck.certs.run import CertReport, SiteReport, summary_counts
+from netcheck.render.escape import terminal_text
 
 SCHEMA = "netcheck.cert/1"
 _MARK = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN ", Severity.INFO: "info "}
@@ -81,7 +84,7 @@ def single_text(report: CertReport) -> str:
     lines = [f"netcheck cert {report.input.crt}", *_report_lines(report)]
     lines.append("")
     lines.append(_verdict(report.ok, report.analysis.findings if report.analysis else [], report.validate))
-    return "\n".join(lines) + "\n"
+    return terminal_text("\n".join(lines), keep_newlines=True) + "\n"
 
 
 def site_text(site: SiteReport) -> str:
@@ -99,7 +102,7 @@ def site_text(site: SiteReport) -> str:
     else:
         who = ", ".join(refused) if refused else "the site (shared certificates or keys)"
         lines.append(f"VERDICT: would be REFUSED: {who}")
-    return "\n".join(lines) + "\n"
+    return terminal_text("\n".join(lines), keep_newlines=True) + "\n"
 
 
 def _report_lines(report: CertReport) -> list[str]:

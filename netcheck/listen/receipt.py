@@ -45,8 +45,10 @@ def receipt_dict(listener: Listener, *, listener_id: str, host: str, profile: st
 
 
 def write_receipt(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Atomically (netcheck.outputs): a listener stopped by a signal never leaves half a receipt."""
+    from netcheck.outputs import write_text_file
+
+    write_text_file(path, json.dumps(data, indent=2) + "\n", "receipt")
 
 
 def load_receipt(path: Path) -> dict[str, Any]:

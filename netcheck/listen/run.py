@@ -8,7 +8,6 @@ import contextlib
 import os
 import secrets
 import signal
-from pathlib import Path
 from typing import Any, TextIO
 
 from netcheck.errors import UsageError
@@ -16,8 +15,8 @@ from netcheck.listen import tokens
 from netcheck.listen.endpoints import check_addresses, default_addresses, role_endpoints
 from netcheck.listen.receipt import receipt_dict, write_receipt
 from netcheck.listen.server import Endpoint, Listener, ProbeRecord
-
-DEFAULT_REPORTS_DIR = Path("reports")
+from netcheck.outputs import DEFAULT_REPORTS_DIR, check_folder, check_target, signals_deferred
+from netcheck.render.escape import terminal_text
 
 
 def probe_line(record: ProbeRecord, flows: tuple[str, ...]) -> str:
@@ -46,20 +45,26 @@ def run_listener(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def show(record: ProbeRecord, first: bool) -> None:
         if first and not args.quiet:
-            print(probe_line(record, flows_at.get((record.transport, record.port), ())), file=out, flush=True)
+            print(terminal_text(probe_line(record, flows_at.get((record.transport, record.port), ()))),
+                  file=out, flush=True)
 
-    listener = Listener(plan.endpoints, addresses, key=key, on_probe=show)
-    for note in plan.notes:
-        print(f"netcheck: {note}", file=err)
-    asyncio.run(_serve(listener, args.duration, err))
-    data = receipt_dict(listener, listener_id=secrets.token_hex(8), host=host_name(), profile=profile.name,
-                        role=profile.role, site=site.name if site else "", duration_s=args.duration,
-                        notes=plan.notes)
     stamp = utc_now_iso().replace(":", "").replace("-", "")[:15]
     path = args.receipt or DEFAULT_REPORTS_DIR / f"netcheck-receipt-{_safe(host_name())}-{stamp}.json"
-    write_receipt(path, data)
-    print(f"netcheck: {summary_line(data)}", file=err)
-    print(f"netcheck: wrote receipt: {path}", file=err)
+    if args.receipt:
+        check_target(path, "receipt")  # refused now, not after the whole --duration
+    else:
+        check_folder(DEFAULT_REPORTS_DIR, "receipt")
+    listener = Listener(plan.endpoints, addresses, key=key, on_probe=show)
+    for note in plan.notes:
+        print(terminal_text(f"netcheck: {note}"), file=err)
+    asyncio.run(_serve(listener, args.duration, err))
+    with signals_deferred():  # listening is over: a late signal waits until the receipt is written
+        data = receipt_dict(listener, listener_id=secrets.token_hex(8), host=host_name(), profile=profile.name,
+                            role=profile.role, site=site.name if site else "", duration_s=args.duration,
+                            notes=plan.notes)
+        write_receipt(path, data)
+    print(terminal_text(f"netcheck: {summary_line(data)}"), file=err)
+    print(terminal_text(f"netcheck: wrote receipt: {path}"), file=err)
     if not listener.listening:
         raise UsageError("no port could be bound, so nothing listened",
                          hint="ports below 1024 need root; ports in use already have their real service")
@@ -70,17 +75,23 @@ async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
     await listener.open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     try:
-        print(bind_report(listener.outcomes, listener.endpoints), file=err, flush=True)
+        print(terminal_text(bind_report(listener.outcomes, listener.endpoints), keep_newlines=True),
+              file=err, flush=True)
         if listener.listening:
             print(f"netcheck: listening for {duration:g} s (Ctrl-C stops earlier and writes the receipt)",
                   file=err, flush=True)
             await listener.serve(duration, stop)
     finally:
         await listener.close()
+        for sig, handler in previous.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)  # not SIG_DFL: a late SIGTERM still ends in one line
 
 
 def bind_report(outcomes: list[Any], endpoints: list[Endpoint]) -> str:

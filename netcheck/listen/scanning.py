@@ -66,4 +66,6 @@ def scan_hooks(args: argparse.Namespace, site: Site) -> list[Any]:
 
 
 def _say(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
+    from netcheck.render.escape import terminal_text
+
+    print(terminal_text(f"netcheck: {text}"), file=sys.stderr)

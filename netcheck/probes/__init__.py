@@ -35,6 +35,7 @@ DEFAULT_STATUS: Mapping[Reason, Status] = {
     Reason.INTERNAL_ERROR: Status.ERROR,
     Reason.NO_PRIVILEGE: Status.ERROR,
     Reason.RUN_DEADLINE: Status.ERROR,
+    Reason.INTERRUPTED: Status.ERROR,
 }
 
 

@@ -125,6 +125,9 @@ async def observe_ldap(flow: Flow, address: str | None, ctx: ProbeContext) -> Ob
         session.failure = (Reason.TIMEOUT, f"the server did not finish the {session.stage} step "
                                            f"within {ctx.timeout:g} s")
         session.abort()
+    except asyncio.CancelledError:  # the scan was stopped (Ctrl-C, SIGTERM): free the thread now
+        session.abort()
+        raise
     return _observation(flow, plan, session, handshake_ms)
 
 

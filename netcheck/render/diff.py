@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from netcheck.model import Report, Result, Status
-from netcheck.render.escape import markdown_cell, one_line
+from netcheck.render.escape import markdown_cell, terminal_text
 from netcheck.render.views import STATUS_RANK, port_label
 
 Key = tuple[str, str, str, str]
@@ -109,11 +109,11 @@ def _summary(diff: ReportDiff) -> str:
 
 
 def render_diff_text(diff: ReportDiff) -> str:
-    lines = [one_line(f"old: {_run_label(diff.old)}"), one_line(f"new: {_run_label(diff.new)}")]
+    lines = [terminal_text(f"old: {_run_label(diff.old)}"), terminal_text(f"new: {_run_label(diff.new)}")]
     for change in diff.changes:
         result = change.result
         target = result.flow.host or "this host"
-        lines.append(one_line(
+        lines.append(terminal_text(
             f"{change.kind.upper():<8}{'!' if change.is_worse else ' '} {result.flow.peer:<9} {result.flow.id:<18} "
             f"{port_label(result.flow):<10} {target}: {_state(change.old)} -> {_state(change.new)}"
             + (f"  {change.new.detail}" if change.new else "")))

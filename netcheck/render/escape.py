@@ -45,8 +45,9 @@ def csv_cell(text: str) -> str:
     return cleaned
 
 
-# C0 and C1 control characters, DEL and lone surrogates: shown as escapes on a terminal.
-_TERMINAL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 and C1 control characters, DEL, lone surrogates and the Unicode line and paragraph separators
+# (str.splitlines and many log tools break lines there): shown as escapes on a terminal.
+_TERMINAL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
 # Bidirectional formatting characters (Trojan Source, CVE-2021-42574) and other invisible
 # direction marks: they reorder what a reader sees, so they are shown, never obeyed.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -80,3 +81,13 @@ def rich_text(text: str) -> str:
 def visible_bidi(text: str) -> str:
     """Bidirectional controls made visible (for HTML, where autoescape handles the rest)."""
     return _BIDI.sub(_escape_char, text)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw that a terminal or a page would obey:
+# DEL, C1 controls, the Unicode line separators and the bidirectional controls.
+_JSON_RAW = re.compile(f"[\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]")
+
+
+def json_visible(text: str) -> str:
+    """JSON text with those characters as \\u escapes: the same JSON value, nothing raw left."""
+    return _JSON_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

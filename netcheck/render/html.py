@@ -3,7 +3,8 @@
 Jinja2 with autoescape on renders templates/report.html.j2. The parts repeated per flow
 (matrix rows, evidence, "what to fix", firewall rules) are written here in Python, since
 50,000 rows through Jinja expressions took seconds; every text in them passes `_h`
-(printable, then markupsafe's escape: what autoescape does). The report's JSON is
+(printable, bidi controls made visible, then markupsafe's escape: what `finalize` and
+autoescape do for the template's expressions). The report's JSON is
 embedded in a <script type="application/json"> block with <, > and & written as
 \\u escapes, so no "</script>" can end it early. A Content-Security-Policy allows no
 network access at all and only the page's own inline script (by its hash).
@@ -23,7 +24,7 @@ from typing import Any
 from netcheck.model import REASON_TEXT, Report, Result, Status
 from netcheck.remediation import remediation
 from netcheck.render.certificates import CertSection, certificate_sections
-from netcheck.render.escape import printable
+from netcheck.render.escape import json_visible, printable, visible_bidi
 from netcheck.render.firewall import FirewallRule, firewall_rules
 from netcheck.render.terminal import path_text, summary_line
 from netcheck.render.views import WORD, grouped_by_peer, latency_label, port_label
@@ -43,9 +44,10 @@ def environment() -> Any:
     import markupsafe
 
     def finalize(value: Any) -> Any:
-        # Network text may carry NUL, ESC and friends: drop them before autoescaping.
+        # Network text may carry NUL, ESC and friends: drop them before autoescaping; bidirectional
+        # overrides (U+202E ...) would reorder what the reader sees: show them as \u202e instead.
         if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
-            return printable(value)
+            return visible_bidi(printable(value))
         return value
 
     env = jinja2.Environment(
@@ -57,6 +59,7 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["visible"] = finalize  # for items a filter such as join() would escape before finalize
     return env
 
 
@@ -70,7 +73,7 @@ def json_for_script(data: Any) -> str:
 
     Compact, without indentation: only then does the json module use its C encoder
     (indent=1 took 1.8 s of CPU for 50,000 results, compact 0.5 s)."""
-    text = json.dumps(data, separators=(",", ":"), sort_keys=False, default=str, ensure_ascii=False)
+    text = json_visible(json.dumps(data, separators=(",", ":"), sort_keys=False, default=str, ensure_ascii=False))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -128,7 +131,7 @@ class FlowRow:
 def _h(text: str) -> str:
     from markupsafe import escape
 
-    return str(escape(printable(text)))
+    return str(escape(visible_bidi(printable(text))))
 
 
 def flow_row_html(row: FlowRow) -> str:
