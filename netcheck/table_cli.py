@@ -23,7 +23,7 @@ SUMMARY_ABOVE = 1000  # flows; a longer table starts with the summary unless --a
 def add_table_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "table output (-f table)",
-        "The table fits the terminal's width, or COLUMNS (160 columns in a pipe without it): the full table "
+        "The table fits COLUMNS when set, else the terminal's width (160 columns in a pipe): the full table "
         "when it fits, else a compact layout with each detail on its own line.")
     view = group.add_mutually_exclusive_group()
     view.add_argument("--all", dest="table_view", action="store_const", const="all",
