@@ -106,7 +106,10 @@ def build_parser() -> ArgumentParser:
         epilog=NAGIOS_HELP,
     )
     scan.add_argument("--profile", "-p", default="sensor",
-                      help="built-in profile (sensor, console, client) or a YAML file; default: sensor")
+                      help="built-in profile (sensor, console, client; current/sensor, sensor-cloud, ...) or a "
+                           "YAML file; default: sensor")
+    scan.add_argument("--generation", choices=["2021", "current"], default="2021",
+                      help="documentation generation a plain profile name is taken from (default 2021)")
     scan.add_argument("--site", "-s", type=Path,
                       help="site file naming the hosts of each peer; default: the built-in loopback sample")
     scan.add_argument("--timeout", "-t", type=seconds(3600), default=3.0,
@@ -128,6 +131,14 @@ def build_parser() -> ArgumentParser:
                       help="file for a single file format, or a folder (default: reports/); '-' for stdout")
     add_vendor_option(scan)
     scan.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    family = scan.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="IPv4 only (default: IPv4 first, IPv6 where a peer has nothing else)")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    scan.add_argument("--source", metavar="ADDRESS",
+                      help="send every probe from this local address (the management interface's)")
+    scan.add_argument("--interface", metavar="NAME",
+                      help="send every probe through this interface (root: SO_BINDTODEVICE)")
     scan.add_argument("--no-progress", action="store_true", help="no live progress even on a terminal")
     from netcheck.table_cli import add_table_options
 
@@ -137,6 +148,10 @@ def build_parser() -> ArgumentParser:
     profiles = commands.add_parser("profiles", help="list the built-in profiles and their flows",
                                    description="List the built-in role profiles, or the flows of one.")
     profiles.add_argument("name", nargs="?", help="show the flows of this profile (a name or a file)")
+    profiles.add_argument("--generation", choices=["2021", "current"], default="2021",
+                          help="generation a plain profile name is taken from (default 2021)")
+    profiles.add_argument("--diff", nargs=2, metavar=("OLD", "NEW"),
+                          help="list the rows that changed between two generations, e.g. --diff 2021 current")
     profiles.set_defaults(func=cmd_profiles)
 
     validate = commands.add_parser("validate", help="check a profile or site file without probing",
@@ -163,7 +178,8 @@ def build_parser() -> ArgumentParser:
 # add_parser(commands) and may have add_scan_options(scan_parser); both must
 # import nothing heavy (start-up stays under 0.3 s).
 EXTENSIONS = [
-    name for name in ("netcheck.certs.cli", "netcheck.reports_cli", "netcheck.listen.cli", "netcheck.demo_cli")
+    name for name in ("netcheck.certs.cli", "netcheck.reports_cli", "netcheck.listen.cli", "netcheck.demo_cli",
+                      "netcheck.cloud.cli")
     if importlib.util.find_spec(name.rsplit(".", 1)[0]) is not None
     and importlib.util.find_spec(name) is not None
 ]
@@ -172,14 +188,16 @@ EXTENSIONS = [
 # ---------------------------------------------------------------- commands
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from netcheck.egress import choose
     from netcheck.engine import Limits
+    from netcheck.hostinfo import local_addresses
     from netcheck.model import Status
     from netcheck.outputs import ReportOutputs, signals_deferred
     from netcheck.profiles import data_dir, load_profile, load_site
     from netcheck.scan import ScanOptions, interrupted_by, run_scan
 
     check_formats(args.format, args.output, args.vendor)
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, args.generation)
     site_path = args.site
     if site_path is None:
         site_path = data_dir("examples") / "loopback.yaml"
@@ -189,7 +207,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     options = ScanOptions(
         limits=Limits(timeout=args.timeout, concurrency=args.concurrency, per_host=args.per_host,
                       deadline=args.deadline),
-        udp_tries=args.udp_tries, strict=args.strict)
+        udp_tries=args.udp_tries, strict=args.strict,
+        egress=choose(args.family, args.source, args.interface, local_addresses()))
     outputs = ReportOutputs(tuple(args.format), args.output, args.vendor, table_view=args.table_view,
                             no_color=args.no_color)
     outputs.check()  # an unwritable output is refused before any probe runs
@@ -239,19 +258,17 @@ def write_outputs(report: Report, formats: list[str], output: str | None, vendor
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    from netcheck.profiles import builtin_profiles, load_profile
+    from netcheck.generations import diff, flow_lines, listing
+    from netcheck.profiles import load_profile
 
-    if args.name:
-        profile = load_profile(args.name)
-        _out(f"{profile.name} (role {profile.role}): {profile.description}")
-        for flow in profile.flows:
-            optional = "" if flow.required else " (optional)"
-            _out(f"  {flow.id:<18} {flow.direction.value:<3} {flow.transport}/{str(flow.port):<11} "
-                 f"peer {flow.peer:<10} probe {flow.probe:<8} {flow.purpose}{optional}")
-        return EXIT_OK
-    for name, path in builtin_profiles().items():
-        profile = load_profile(str(path))
-        _out(f"{name:<8} {len(profile.flows):>2} flows  {profile.description}")
+    if args.diff:
+        lines = diff(*args.diff)
+    elif args.name:
+        lines = flow_lines(load_profile(args.name, args.generation))
+    else:
+        lines = listing()
+    for line in lines:
+        _out(line)
     return EXIT_OK
 
 

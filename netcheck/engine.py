@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 from urllib.parse import urlsplit
 
+from netcheck.egress import current as current_egress
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
 from netcheck.probes.local import observe_local_listener
@@ -81,9 +82,12 @@ class Resolver:
 
     async def resolve(self, host: str) -> str | Observation:
         try:
-            return str(ipaddress.ip_address(host))
+            address = str(ipaddress.ip_address(host))
         except ValueError:
             pass
+        else:  # -4 / -6 / --source: a literal of the other family is out of this scan's scope
+            refused = current_egress().refuses(address)
+            return Observation(Reason.NOT_APPLICABLE, refused) if refused else address
         if host not in self._pending:
             self._pending[host] = asyncio.ensure_future(self._lookup(host))
         return await asyncio.shield(self._pending[host])
@@ -94,7 +98,8 @@ class Resolver:
         evidence = {"name": host, "resolvers": resolvers()}
         try:
             async with asyncio.timeout(self.timeout):
-                infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                infos = await loop.getaddrinfo(host, None, family=current_egress().resolve_family,
+                                               type=socket.SOCK_STREAM)
         except TimeoutError:
             return Observation(Reason.DNS_FAILURE,
                                f"'{host}' did not resolve within {self.timeout:g} s (resolver {servers})",
@@ -106,7 +111,8 @@ class Resolver:
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         # Prefer IPv4: appliances and their firewall rules are overwhelmingly IPv4.
         addresses.sort(key=lambda a: ":" in a)
-        return addresses[0]
+        refused = current_egress().refuses(addresses[0])
+        return Observation(Reason.NOT_APPLICABLE, f"'{host}': {refused}", evidence) if refused else addresses[0]
 
 
 class Engine:
@@ -214,6 +220,7 @@ class Engine:
             address=address,
             latency_ms=observation.latency_ms,
             evidence=dict(observation.evidence),
+            category=observation.category,
         )
 
 

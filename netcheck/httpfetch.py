@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from netcheck import __version__
+from netcheck.egress import open_stream
 from netcheck.model import Reason
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -457,7 +458,7 @@ async def _connect(
             break
         share = remaining / (len(addresses) - index)
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), share)
+            reader, writer = await asyncio.wait_for(open_stream(address, port), share)  # --source / --interface
         except TimeoutError:
             failure = _Failure(Reason.FILTERED, f"no answer from {shown} within {share:.1f}s", hop)
         except OSError as exc:

@@ -51,6 +51,9 @@ class Reason(str, enum.Enum):
     AUTH_FAILED = "auth-failed"
     HTTP_ERROR = "http-error"
     PROXY_DENIED = "proxy-denied"
+    PROXY_AUTH_REQUIRED = "proxy-auth-required"
+    PROXY_AUTH_UNSUPPORTED = "proxy-auth-unsupported"
+    DNS_UNREACHABLE = "dns-unreachable"
     NOT_A_CRL = "not-a-crl"
     STALE = "stale"
     UNSYNCHRONISED = "unsynchronised"
@@ -91,6 +94,10 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.AUTH_FAILED: "the service refused the configured credentials",
     Reason.HTTP_ERROR: "the HTTP server answered with an error status",
     Reason.PROXY_DENIED: "the proxy refused the request",
+    Reason.PROXY_AUTH_REQUIRED: "the proxy demands authentication (407): no or wrong credentials were given",
+    Reason.PROXY_AUTH_UNSUPPORTED: "the proxy offers only NTLM/Negotiate authentication, which the appliance "
+                                   "cannot do (Basic only)",
+    Reason.DNS_UNREACHABLE: "no DNS server of the site answered at all",
     Reason.NOT_A_CRL: "the download is not a certificate revocation list",
     Reason.STALE: "the CRL's nextUpdate is in the past",
     Reason.UNSYNCHRONISED: "the NTP server is unsynchronised (stratum 16 or leap alarm)",
@@ -178,6 +185,7 @@ class Observation:
     detail: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     latency_ms: float | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,8 @@ class Result:
     address     the IP actually used (None when none was needed or resolution failed)
     latency_ms  time to the decisive answer (handshake, reply, error), None if there was none
     detail      one human line; evidence holds the raw facts
+    category    for cloud flows, the appliance's own troubleshooting category of a failure
+                (netcheck.cloud.categories, names verbatim), None otherwise
     """
 
     flow: Flow
@@ -196,6 +206,7 @@ class Result:
     address: str | None = None
     latency_ms: float | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    category: str | None = None
 
 
 @dataclass(frozen=True)

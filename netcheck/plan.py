@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from netcheck.model import Direction, Flow
 from netcheck.probes import load_all
-from netcheck.profiles import URL_PEERS, FlowSpec, Profile, Site, url_port
+from netcheck.profiles import CLOUD_PEER, URL_PEERS, FlowSpec, Profile, Site, url_port
 
 
 def plan(profile: Profile, site: Site) -> list[Flow]:
@@ -20,6 +20,8 @@ def plan(profile: Profile, site: Site) -> list[Flow]:
         accepted = registry[spec.probe].options
         site_options = {k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
         options = {**spec.options, **site_options}
+        if spec.switch and not site.peers.get(spec.peer):
+            continue
         if spec.direction is Direction.IN:
             flows.append(_flow(spec, profile, "", spec.port, options, site))
             continue
@@ -30,8 +32,17 @@ def plan(profile: Profile, site: Site) -> list[Flow]:
             port = spec.port
             if spec.peer in URL_PEERS:
                 port = url_port(host, spec.peer)
+            elif spec.peer == CLOUD_PEER:
+                host, port = _endpoint(host)
             flows.append(_flow(spec, profile, host, port, options, site))
     return flows
+
+
+def _endpoint(entry: str) -> tuple[str, int]:
+    from netcheck.cloud.endpoints import parse_entry
+
+    endpoint = parse_entry(entry)
+    return endpoint.name, endpoint.port
 
 
 def _flow(spec: FlowSpec, profile: Profile, host: str, port: object, options: dict[str, object],

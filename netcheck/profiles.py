@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -22,7 +22,15 @@ from netcheck.yamldoc import PathKey, YamlDoc, load_yaml
 STANDARD_PEERS: tuple[str, ...] = (
     "console", "ha_console", "sensors", "clients", "ntp", "dns", "smtp",
     "syslog", "ldap", "snmp", "wmi", "crl", "proxy",
+    "siem", "backup", "bmc", "api_clients",  # rows of the current documentation a site switches on
 )
+# The cloud endpoints: hosts from the site file's top-level `endpoints:` list, settings under settings.cloud.
+CLOUD_PEER = "cloud"
+# Documentation generations of the built-in profiles: profiles/*.yaml is the seed's 2021 table
+# (the default; names as before), profiles/current/*.yaml today's pages (cloud sensors, no console).
+GENERATIONS: tuple[str, ...] = ("2021", "current")
+DEFAULT_GENERATION = "2021"
+DOC_RELEASES = ("2021", "later", "current")
 URL_PEERS = frozenset({"crl", "proxy"})
 URL_DEFAULT_PORTS = {"http": 80, "https": 443}
 PROXY_DEFAULT_PORT = 3128
@@ -59,6 +67,7 @@ class FlowSpec:
     note: str = ""
     doc: str = "2021"
     options: Mapping[str, Any] = field(default_factory=dict)
+    switch: bool = False  # planned only when the site names the peer (a row the site switches on)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class Profile:
     description: str
     flows: tuple[FlowSpec, ...]
     path: str
+    generation: str = DEFAULT_GENERATION
 
 
 @dataclass(frozen=True)
@@ -99,15 +109,34 @@ def data_dir(name: str) -> Path:
     return Path(sys.prefix) / "share" / "netcheck" / name
 
 
-def builtin_profiles() -> dict[str, Path]:
-    return {path.stem: path for path in sorted(data_dir("profiles").glob("*.yaml"))}
+def builtin_profiles(generation: str | None = None) -> dict[str, Path]:
+    """Built-in profiles by name: the 2021 ones by their plain name (sensor, console, client),
+    the current ones as current/<name>; `generation` picks one generation."""
+    found: dict[str, Path] = {}
+    if generation in (None, "2021"):
+        found.update({path.stem: path for path in sorted(data_dir("profiles").glob("*.yaml"))})
+    if generation in (None, "current"):
+        found.update({f"current/{path.stem}": path for path in sorted(data_dir("profiles").glob("current/*.yaml"))})
+    return found
 
 
-def resolve_profile(name_or_path: str) -> Path:
-    """A built-in profile name (sensor, console, client) or a path to a YAML file."""
+def generation_of(path: Path | str) -> str:
+    """The documentation generation of a profile file: current when it lives in profiles/current/."""
+    return "current" if Path(path).parent.name == "current" else DEFAULT_GENERATION
+
+
+def resolve_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Path:
+    """A built-in profile name (sensor, console, client; current/sensor, sensor-cloud, ...) or a
+    path to a YAML file. A plain name is looked up in `generation` first, then in the other."""
     builtins = builtin_profiles()
+    if generation != DEFAULT_GENERATION and f"{generation}/{name_or_path}" in builtins:
+        return builtins[f"{generation}/{name_or_path}"]
     if name_or_path in builtins:
         return builtins[name_or_path]
+    if f"current/{name_or_path}" in builtins:  # names only the current generation has (sensor-cloud)
+        return builtins[f"current/{name_or_path}"]
+    if name_or_path.startswith("2021/") and name_or_path[5:] in builtins:
+        return builtins[name_or_path[5:]]
     if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).exists():
         return Path(name_or_path)
     raise UsageError(
@@ -223,13 +252,14 @@ def _options_of(kinds: list[ProbeKind]) -> dict[str, OptionSpec]:
 # ---------------------------------------------------------------- profiles
 
 FLOW_KEYS = ("id", "purpose", "protocol", "transport", "port", "direction", "peer", "probe",
-             "required", "source", "destination", "note", "doc", "options")
+             "required", "source", "destination", "note", "doc", "options", "switch")
 FLOW_REQUIRED = ("id", "purpose", "protocol", "transport", "port", "direction", "peer", "probe")
 
 
-def load_profile(name_or_path: str) -> Profile:
-    path = resolve_profile(name_or_path)
-    return profile_from_doc(load_yaml(path, PROFILE_EXPECTED))
+def load_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Profile:
+    path = resolve_profile(name_or_path, generation)
+    profile = profile_from_doc(load_yaml(path, PROFILE_EXPECTED))
+    return replace(profile, generation=generation_of(path))
 
 
 def profile_from_doc(doc: YamlDoc) -> Profile:
@@ -279,9 +309,13 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
     if not isinstance(required, bool):
         raise doc.error((*path, "required"), f"is {_kind(required)}", expected="true or false")
     doc_release = str(entry.get("doc", "2021"))
-    if doc_release not in ("2021", "later"):
+    if doc_release not in DOC_RELEASES:
         raise doc.error((*path, "doc"), f"is {doc_release!r}",
-                        expected="2021 (the original table) or later (added by later releases)")
+                        expected="2021 (the original table), later (2022-2023 pages) or current (2024-2025 pages)")
+    switch = entry.get("switch", False)
+    if not isinstance(switch, bool):
+        raise doc.error((*path, "switch"), f"is {_kind(switch)}",
+                        expected="true (tested only when the site names the peer) or false")
     texts = {}
     for key in ("purpose", "protocol", "source", "destination", "note"):
         value = entry.get(key, "")
@@ -307,12 +341,13 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
         note=texts["note"],
         doc=doc_release,
         options=options,
+        switch=switch,
     )
 
 
 # ---------------------------------------------------------------- site files
 
-SITE_KEYS = ("name", "description", "peers", "ports", "settings", "certificates")
+SITE_KEYS = ("name", "description", "peers", "ports", "settings", "certificates", "endpoints")
 
 
 def load_site(path: Path, profile: Profile | None = None) -> Site:
@@ -335,9 +370,16 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     raw_peers = _require_mapping(doc, ("peers",), top["peers"], "a mapping of peer key -> host(s)")
     peers: dict[str, tuple[str, ...]] = {}
     for key, value in raw_peers.items():
+        if key == CLOUD_PEER:
+            raise doc.error(("peers", key), "cloud endpoints are not a peer",
+                            expected="a top-level 'endpoints:' list of name or name:port entries")
         if key not in known_peers:
             raise doc.error(("peers", key), "unknown peer", expected="one of " + ", ".join(known_peers))
         peers[key] = _peer_hosts(doc, ("peers", key), key, value)
+    if "endpoints" in top:
+        peers[CLOUD_PEER] = _endpoints(doc, top["endpoints"])
+    if CLOUD_PEER not in known_peers:
+        known_peers.append(CLOUD_PEER)
 
     # One site file serves every role, so overrides and settings may name flows and peers of any
     # built-in profile; anything else is a typo.
@@ -361,7 +403,12 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
         settings[peer] = _check_options(doc, ("settings", peer), options,
                                          {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 
-    extra = {key: top[key] for key in top if key not in ("name", "description", "peers", "ports", "settings")}
+    for index, hop in enumerate(settings.get(CLOUD_PEER, {}).get("proxy_chain") or []):
+        if not isinstance(hop, str) or "@" in hop:  # the report repeats options: no credentials in them
+            raise doc.error(("settings", CLOUD_PEER, "proxy_chain", index), "is not a proxy URL without credentials",
+                            expected="http://host:port")
+    extra = {key: top[key] for key in top
+             if key not in ("name", "description", "peers", "ports", "settings", "endpoints")}
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
 
 
@@ -407,6 +454,25 @@ def _peer_hosts(doc: YamlDoc, path: PathKey, peer: str, value: Any) -> tuple[str
                             expected="an IP address, a host name, or a list of them")
         hosts.append(item.strip())
     return tuple(hosts)
+
+
+def _endpoints(doc: YamlDoc, value: Any) -> tuple[str, ...]:
+    """The cloud endpoints as 'name' or 'name:port' (443 written out only when it differs)."""
+    from netcheck.cloud.endpoints import EXPECTED_ENTRY, EntryError, parse_entry
+
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise doc.error(("endpoints",), f"is {_kind(value)}", expected=f"a list of entries: {EXPECTED_ENTRY}")
+    found: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise doc.error(("endpoints", index), f"is {_kind(item)}", expected=EXPECTED_ENTRY)
+        try:
+            found.append(str(parse_entry(item)))
+        except EntryError as exc:
+            raise doc.error(("endpoints", index), str(exc), expected=EXPECTED_ENTRY) from None
+    return tuple(dict.fromkeys(found))
 
 
 def _peer_url(doc: YamlDoc, path: PathKey, peer: str, item: Any) -> str:

@@ -26,6 +26,7 @@ SERVICE_REASONS = frozenset({
     Reason.OPEN, Reason.ANSWERED, Reason.CONFIRMED, Reason.LISTENING, Reason.REACHABLE,
     Reason.TIMEOUT, Reason.DNS_ERROR, Reason.NXDOMAIN, Reason.TLS_ERROR, Reason.CERT_WARNING,
     Reason.INTERCEPTED, Reason.PROTOCOL_ERROR, Reason.AUTH_FAILED, Reason.HTTP_ERROR, Reason.PROXY_DENIED,
+    Reason.PROXY_AUTH_REQUIRED, Reason.PROXY_AUTH_UNSUPPORTED,
     Reason.NOT_A_CRL, Reason.STALE, Reason.UNSYNCHRONISED, Reason.CLOCK_OFFSET, Reason.TOO_LARGE,
 })
 # Sent, but arrival cannot be known from this side: the rule must be confirmed.
@@ -148,6 +149,12 @@ def remediation(result: Result, info: RunInfo) -> str | None:
     """One sentence for whoever must fix the flow; None when it passed or does not apply."""
     if result.status is Status.PASS or result.reason is Reason.NOT_APPLICABLE:
         return None
+    if result.category:  # a cloud flow: the fix the sensor's own troubleshooting category calls for
+        from netcheck.cloud.categories import fix_for
+
+        fix = fix_for(result.category)
+        if fix:
+            return f"{result.category}: {fix}"
     flow = result.flow
     reason = result.reason
     destination = destination_of(result)
@@ -186,6 +193,10 @@ def remediation(result: Result, info: RunInfo) -> str | None:
         return f"{rule}{where}; the far-side listener ran but never saw this run's token"
     if reason is Reason.NOT_LISTENING:
         return f"start the {flow.protocol} service on this host (port {flow.port}), then {rule}"
+    if reason is Reason.NOT_CONFIGURED and flow.peer == "cloud":
+        if flow.host:  # the endpoint is listed; the way out (proxy, password variable) is not
+            return f"complete the site file's proxy settings: {result.detail}"
+        return "list the cloud endpoints in the site file's endpoints: (netcheck endpoints import FILE --site SITE)"
     if reason is Reason.NOT_CONFIGURED:
         return f"name the {flow.peer} host(s) in the site file's peers to test this flow"
     return _service_remediation(result, service, destination)
@@ -214,6 +225,11 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
                             f"the service refused them",
         Reason.HTTP_ERROR: f"fix {host} on its web server: it answered with an error status",
         Reason.PROXY_DENIED: f"allow this host to reach {host} through the proxy: the proxy refused the request",
+        Reason.PROXY_AUTH_REQUIRED: "set the proxy user and password_env in the site's proxy settings: the proxy "
+                                    "demands authentication",
+        Reason.PROXY_AUTH_UNSUPPORTED: "let the appliance through the proxy with Basic authentication or none: "
+                                       "it cannot do NTLM or Negotiate",
+        Reason.DNS_UNREACHABLE: f"make the DNS server reachable from this host (UDP and TCP 53) for '{host}'",
         Reason.NOT_A_CRL: f"publish the certificate revocation list at {host}: the download is not a CRL",
         Reason.STALE: f"have the CA publish a current CRL at {host}: its nextUpdate has passed",
         Reason.UNSYNCHRONISED: f"synchronise the NTP server {destination} to a reliable time source",

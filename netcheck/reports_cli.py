@@ -120,6 +120,7 @@ def _plainly_well_typed(result: Result) -> bool:
             and type(flow.destination) is str and type(flow.note) is str and type(result.detail) is str
             and (result.address is None or type(result.address) is str)
             and (latency is None or type(latency) is float or type(latency) is int)
+            and (result.category is None or type(result.category) is str)
             and type(result.evidence) is dict and type(flow.options) is dict and type(flow.required) is bool
             and type(flow.port) is not bool)
 
@@ -146,6 +147,7 @@ def _check_types(report: Report, path: Path) -> None:
             (result.latency_ms is None or (isinstance(result.latency_ms, int | float)
                                            and not isinstance(result.latency_ms, bool)),
              "latency_ms is not a number or null"),
+            (result.category is None or isinstance(result.category, str), "category is not text or null"),
             (isinstance(result.evidence, Mapping), "evidence is not an object"),
             (isinstance(flow.options, Mapping), "options is not an object"),
             (isinstance(flow.required, bool), "required is not true/false"),

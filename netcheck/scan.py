@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from netcheck import __version__
+from netcheck.egress import DEFAULT as DEFAULT_EGRESS
+from netcheck.egress import Egress, using
 from netcheck.engine import Limits, Observer, ScanHook, scan
 from netcheck.hostinfo import host_name, local_addresses
 from netcheck.model import Flow, Reason, Report, Result, RunInfo, Status
@@ -31,11 +33,12 @@ class ScanOptions:
     limits: Limits
     udp_tries: int = 3
     strict: bool = False
+    egress: Egress = DEFAULT_EGRESS  # -4 / -6 / --source / --interface
 
     def as_dict(self) -> dict[str, Any]:
         return {"timeout_s": self.limits.timeout, "deadline_s": self.limits.deadline,
                 "concurrency": self.limits.concurrency, "per_host": self.limits.per_host,
-                "udp_tries": self.udp_tries, "strict": self.strict}
+                "udp_tries": self.udp_tries, "strict": self.strict, **self.egress.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,8 @@ def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions,
     ctx = ProbeContext(timeout=options.limits.timeout, run_id=run_id, udp_tries=options.udp_tries, env=env,
                        settings={"peers": site.peers, "site": site})
     started = utc_now_iso()
-    outcome = asyncio.run(_run(flows, ctx, options, observer, hooks, site, certificates))
+    with using(options.egress):  # every socket of the run reads it (netcheck.egress)
+        outcome = asyncio.run(_run(flows, ctx, options, observer, hooks, site, certificates))
     run_options = options.as_dict()
     if outcome.stopped_by:
         run_options["interrupted"] = outcome.stopped_by

@@ -8,7 +8,15 @@ import json
 from typing import Any
 
 from netcheck.probes import OptionSpec, load_all
-from netcheck.profiles import FLOW_KEYS, FLOW_REQUIRED, PEER_SETTINGS, SITE_KEYS, STANDARD_PEERS, URL_PEERS
+from netcheck.profiles import (
+    DOC_RELEASES,
+    FLOW_KEYS,
+    FLOW_REQUIRED,
+    PEER_SETTINGS,
+    SITE_KEYS,
+    STANDARD_PEERS,
+    URL_PEERS,
+)
 
 BASE = "https://netcheck.invalid/schema"
 PORT: dict[str, Any] = {
@@ -56,8 +64,11 @@ def profile_schema() -> dict[str, Any]:
             f"{name}: {registry[name].summary}" for name in sorted(registry))},
         "required": {"type": "boolean", "default": True},
         "source": {"type": "string"}, "destination": {"type": "string"}, "note": {"type": "string"},
-        "doc": {"enum": ["2021", "later"], "default": "2021"},
+        "doc": {"enum": list(DOC_RELEASES), "default": "2021",
+                "description": "the pages the row comes from: the 2021 table, later (2022-2023), current (2024-2025)"},
         "options": _options(all_options),
+        "switch": {"type": "boolean", "default": False,
+                   "description": "tested only when the site file names the flow's peer (a row the site switches on)"},
     }
     assert set(flow_properties) == set(FLOW_KEYS)
     return {
@@ -99,6 +110,8 @@ def site_schema() -> dict[str, Any]:
         "settings": {"type": "object", "description": "peer key -> probe options; secrets only as *_env names",
                      "additionalProperties": _options(all_options)},
         "certificates": {"type": "object", "description": "appliance certificates to check (netcheck cert --site)"},
+        "endpoints": {"type": "array", "description": "cloud endpoints (sensor-cloud): name or name:port (default 443)",
+                      "items": {"type": "string", "pattern": r"^[^\s*]+$"}},
     }
     assert set(properties) == set(SITE_KEYS)
     return {

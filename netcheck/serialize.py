@@ -24,7 +24,7 @@ def _port_from(value: int | str) -> int | PortRange:
 
 def result_to_dict(result: Result) -> dict[str, Any]:
     flow = result.flow
-    return {
+    data = {
         "flow": flow.id,
         "purpose": flow.purpose,
         "protocol": flow.protocol,
@@ -47,6 +47,9 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "note": flow.note,
         "options": {k: v for k, v in flow.options.items()},
     }
+    if result.category is not None:  # optional: only cloud flows have one
+        data["category"] = result.category
+    return data
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -132,7 +135,7 @@ def _result_from_dict(item: dict[str, Any]) -> Result:
         flow=flow, status=_member(_STATUSES, item["status"], "Status"),
         reason=_member(_REASONS, item["reason"], "Reason"),
         detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
-        evidence=item.get("evidence", {}),
+        evidence=item.get("evidence", {}), category=item.get("category"),
     )
 
 

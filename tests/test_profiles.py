@@ -23,8 +23,10 @@ def rows(profile_name: str) -> set[tuple[str, str, str, str]]:
     return {(f.transport, str(f.port), f.direction.value, f.peer) for f in profile.flows}
 
 
-def test_builtin_profiles_are_the_three_roles() -> None:
-    assert set(builtin_profiles()) == {"sensor", "console", "client"}
+def test_builtin_profiles_are_the_three_roles_and_the_current_generation() -> None:
+    assert set(builtin_profiles("2021")) == {"sensor", "console", "client"}
+    assert set(builtin_profiles("current")) == {"current/sensor", "current/sensor-cloud", "current/client"}
+    assert set(builtin_profiles()) == set(builtin_profiles("2021")) | set(builtin_profiles("current"))
 
 
 def test_sensor_profile_covers_the_documented_table_and_later_rows() -> None:

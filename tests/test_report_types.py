@@ -24,6 +24,7 @@ CASES: dict[str, tuple[str, Any, str]] = {
     "evidence": ("evidence", [], "evidence is not an object"),
     "options": ("options", "x", "options is not an object"),
     "required": ("required", "yes", "required is not true/false"),
+    "category": ("category", 5, "category is not text or null"),
 }
 
 

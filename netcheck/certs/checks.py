@@ -8,6 +8,7 @@ output is findings. Every rule is therefore testable offline and deterministical
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,20 +21,24 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from netcheck.certs import chain as chain_mod
 from netcheck.certs import crl as crl_mod
 from netcheck.certs.facts import (
+    WEAK_HASHES,
+    extension_value,
     has_san,
     is_ca,
     is_self_signed,
     is_wildcard,
+    key_info,
     name_matches,
-    public_key_info,
+    quietly,
     san_dns,
     san_ip,
     signature_algorithm_name,
     signature_hash_name,
     subject_cns,
 )
+from netcheck.certs.fields import field_findings
 from netcheck.certs.findings import Finding, Severity, disable_validation, finding
-from netcheck.certs.load import KeyState, Material
+from netcheck.certs.load import BER_NOTE, KeyState, Material
 from netcheck.httpfetch import FetchResult
 
 REQUIRED_SIGNATURE = "sha256WithRSAEncryption"
@@ -85,9 +90,10 @@ def analyse(
 ) -> Analysis:
     """All checks. `downloads` maps each planned CRL URL to its fetch result (a URL absent
     from it was not fetched and is not judged)."""
-    chain = chain_mod.analyse_chain(material.leaf, material.chain, now, material.roots)
-    crl_findings, crl_evidence = _crl(material.leaf, chain.issuer, now, downloads)
+    chain = _guarded_chain(material, now)
+    crl_findings, crl_evidence = _guarded_crl(material.leaf, chain.issuer, now, downloads)
     checks: list[tuple[str, Callable[[], list[Finding]]]] = [
+        ("fields", lambda: _fields(material)),
         ("input", lambda: _input(material)),
         ("passphrase", lambda: _passphrase(material, options)),
         ("key-match", lambda: _key_match(material)),
@@ -103,13 +109,82 @@ def analyse(
     findings: list[Finding] = []
     passed: list[str] = []
     for name, check in checks:
-        found = check()
+        found = _guarded(name, check)
         findings += found
         if not any(f.severity is not Severity.INFO for f in found):
             passed.append(name)
+    if any(f.code == "cert.unparsable" and f.subject not in CHECK_NAMES for f in findings):
+        # the field checks already named what cannot be read; "check X could not read it" is noise
+        findings = [f for f in findings if not (f.code == "cert.unparsable" and f.subject in CHECK_NAMES)]
     if not options.validate:
         findings = disable_validation(findings)
     return Analysis(findings, passed, chain.path, crl_evidence)
+
+
+CHECK_NAMES = frozenset(
+    {"fields", "input", "passphrase", "key-match", "key-type", "signature", "validity", "usage", "subject", "names"}
+    | {"chain", "crl"}
+)
+
+
+def _guarded(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run one check; a field cryptography cannot read becomes a finding, never a crash.
+    The field checks name the field; this is the net under every other check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the field checks record the warnings that mean something
+        try:
+            return check()
+        except Exception as exc:  # any parse error in any field: one finding, the others still run
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            return [
+                finding(
+                    "cert.unparsable",
+                    f"the {name} check could not read the certificate ({type(exc).__name__}: {reason})",
+                    "have the CA re-issue the certificate; check it with `openssl x509 -text -noout`",
+                    subject=name,
+                )
+            ]
+
+
+def _guarded_chain(material: Material, now: datetime) -> chain_mod.ChainResult:
+    result: list[chain_mod.ChainResult] = []
+
+    def run() -> list[Finding]:
+        result.append(chain_mod.analyse_chain(material.leaf, material.chain, now, material.roots))
+        return []
+
+    problem = _guarded("chain", run)
+    return result[0] if result else chain_mod.ChainResult((material.leaf,), False, problem)
+
+
+def _guarded_crl(
+    leaf: x509.Certificate,
+    issuer: x509.Certificate | None,
+    now: datetime,
+    downloads: Mapping[str, FetchResult],
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    evidence: list[dict[str, Any]] = []
+
+    def run() -> list[Finding]:
+        found, facts = _crl(leaf, issuer, now, downloads)
+        evidence.extend(facts)
+        return found
+
+    return _guarded("crl", run), evidence
+
+
+def _fields(material: Material) -> list[Finding]:
+    findings = field_findings(material.leaf, "the certificate")
+    for index, cert in enumerate(material.chain, start=1):
+        findings += field_findings(cert, f"chain certificate {index}")
+    for note in material.notes:
+        code = "chain.ber-encoded" if note == BER_NOTE else "cert.parse-warning"
+        findings.append(finding(code, note))
+    return _dedupe(findings)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    return list({(f.code, f.message): f for f in findings}.values())
 
 
 def _crl(
@@ -205,7 +280,10 @@ def _public_der(key: Any) -> bytes:
 def _key_match(material: Material) -> list[Finding]:
     if material.key is None:
         return []  # the passphrase findings already say why
-    if _public_der(material.key.public_key()) == _public_der(material.leaf.public_key()):
+    certificate_key = quietly(material.leaf.public_key)
+    if certificate_key is None:
+        return []  # an unknown key algorithm: key-type and the field checks say so
+    if _public_der(material.key.public_key()) == _public_der(certificate_key):
         return []
     return [
         finding(
@@ -217,8 +295,17 @@ def _key_match(material: Material) -> list[Finding]:
 
 
 def _key_type(leaf: x509.Certificate) -> list[Finding]:
-    key = leaf.public_key()
-    kind, size, curve = public_key_info(key)
+    key = quietly(leaf.public_key)
+    kind, size, curve = key_info(leaf)
+    if kind == "RSA-PSS":
+        return [
+            finding(
+                "key.rsa-pss",
+                f"the key is an RSA-PSS key ({size} bits), usable for PSS signatures only; "
+                "the documented key is a plain RSA key (rsaEncryption)",
+                CSR_FIX + " (RSA 2048 or 4096, not RSA-PSS)",
+            )
+        ]
     if not isinstance(key, rsa.RSAPublicKey):
         what = f"{kind} ({curve})" if curve else kind
         return [
@@ -251,7 +338,7 @@ def _key_type(leaf: x509.Certificate) -> list[Finding]:
 
 def _signature(leaf: x509.Certificate) -> list[Finding]:
     name = signature_algorithm_name(leaf)
-    if signature_hash_name(leaf) in chain_mod.WEAK_HASHES:
+    if signature_hash_name(leaf) in WEAK_HASHES:
         return [
             finding(
                 "cert.weak-signature",
@@ -271,7 +358,7 @@ def _signature(leaf: x509.Certificate) -> list[Finding]:
 
 
 def _validity(leaf: x509.Certificate, now: datetime, warn_days: int) -> list[Finding]:
-    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc  # unreadable: _guarded
     if now < not_before:
         return [
             finding(
@@ -325,15 +412,11 @@ def _usage(leaf: x509.Certificate) -> list[Finding]:
 
 
 def _tls_server_usage_problem(leaf: x509.Certificate) -> str | None:
-    try:
-        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except (x509.ExtensionNotFound, ValueError):
-        eku = None
+    eku = extension_value(leaf, x509.ExtendedKeyUsage)
     if eku is not None and x509.oid.ExtendedKeyUsageOID.SERVER_AUTH not in eku:
         return "extended key usage lacks serverAuth: TLS clients will refuse it as a server certificate"
-    try:
-        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-    except (x509.ExtensionNotFound, ValueError):
+    usage = extension_value(leaf, x509.KeyUsage)
+    if usage is None:
         return None
     if not (usage.digital_signature or usage.key_encipherment):
         return "key usage has neither digitalSignature nor keyEncipherment: unusable for TLS"

@@ -10,8 +10,11 @@ so `netcheck --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from netcheck.argtypes import seconds, whole
@@ -275,6 +278,20 @@ def secret_from(args: argparse.Namespace, flag: str = "pass") -> str | None:
     return value
 
 
+def _quiet(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Python warnings never reach the terminal: cryptography warns about odd certificates
+    (a negative serial, a BER-encoded PKCS#7) and the checks turn those into findings."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return handler(args)
+
+    return run
+
+
+@_quiet
 def run_check(args: argparse.Namespace) -> int:
     from netcheck.certs import render
     from netcheck.certs.run import CheckInput, check_one, check_site, inputs_from_site
@@ -346,6 +363,7 @@ def _emit(text: str, output: Path | None, *, is_json: bool = False) -> None:
         raise UsageError(f"--output {output}: cannot write ({exc.strerror})") from None
 
 
+@_quiet
 def run_convert(args: argparse.Namespace) -> int:
     from netcheck.certs.convert import convert
 
@@ -353,6 +371,7 @@ def run_convert(args: argparse.Namespace) -> int:
     return code
 
 
+@_quiet
 def run_csr(args: argparse.Namespace) -> int:
     from netcheck.certs.csr import create
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from netcheck.certs.chain import build_path, label
-from netcheck.certs.facts import fingerprint_sha256, is_ca
+from netcheck.certs.facts import fingerprint_sha256, is_ca, quietly
 from netcheck.certs.load import KeyState, Parsed, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
 from netcheck.outputs import check_target, write_atomic
@@ -174,7 +174,7 @@ def _pick_leaf(bundle: Bundle) -> x509.Certificate:
     if bundle.key is not None:
         public = bundle.key.public_key()
         for cert in bundle.certs:
-            if cert.public_key() == public:
+            if quietly(cert.public_key) == public:  # None for a key type cryptography cannot read
                 return cert
     return next((c for c in bundle.certs if not is_ca(c)), bundle.certs[0])
 

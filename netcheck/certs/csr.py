@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from netcheck.certs.checks import PASSPHRASE_CHARACTERS
 from netcheck.certs.convert import key_encryption, key_pem, write_file
-from netcheck.certs.facts import is_wildcard, san_dns, san_ip
+from netcheck.certs.facts import is_wildcard, quietly, san_dns, san_ip
 from netcheck.certs.load import KeyState, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
 from netcheck.outputs import check_target
@@ -77,6 +77,11 @@ def _template(path: Path) -> x509.Certificate:
     parsed = parse_file(path, "--from-crt", "a PEM or DER certificate", None)
     if not parsed.certs:
         raise UsageError(f"{path}: --from-crt holds no certificate")
+    if quietly(lambda: [a.value for a in parsed.certs[0].subject]) is None:
+        raise UsageError(
+            f"{path}: --from-crt: the certificate's subject name cannot be read",
+            hint="leave out --from-crt and give --cn, --o, --ou and --c",
+        )
     return parsed.certs[0]
 
 

@@ -6,43 +6,77 @@ Shared by `netcheck cert` and the TLS probe. Pure functions: no I/O, no clock.
 from __future__ import annotations
 
 import ipaddress
+import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from netcheck.certs import links
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+E = TypeVar("E", bound=x509.ExtensionType)
+
+
+# Signature algorithms by OID, including the old OIW and bare-hash OIDs some CAs wrote,
+# which cryptography does not name: (OpenSSL-style name, hash). All of these are weak.
+WEAK_SIGNATURE_OIDS: dict[str, tuple[str, str]] = {
+    "1.2.840.113549.1.1.2": ("md2WithRSAEncryption", "md2"),
+    "1.2.840.113549.2.2": ("md2", "md2"),
+    "1.3.14.3.2.24": ("md2WithRSASignature", "md2"),
+    "1.2.840.113549.1.1.3": ("md4WithRSAEncryption", "md4"),
+    "1.2.840.113549.2.4": ("md4", "md4"),
+    "1.3.14.3.2.2": ("md4WithRSA", "md4"),
+    "1.3.14.3.2.4": ("md4WithRSAEncryption", "md4"),
+    "1.2.840.113549.1.1.4": ("md5WithRSAEncryption", "md5"),
+    "1.2.840.113549.2.5": ("md5", "md5"),
+    "1.3.14.3.2.3": ("md5WithRSA", "md5"),
+    "1.3.14.3.2.25": ("md5WithRSASignature", "md5"),
+    "1.3.14.3.2.15": ("shaWithRSASignature", "sha"),
+    "1.2.840.113549.1.1.5": ("sha1WithRSAEncryption", "sha1"),
+    "1.3.14.3.2.29": ("sha1WithRSA", "sha1"),
+    "1.3.14.3.2.26": ("sha1", "sha1"),
+    "1.2.840.10040.4.3": ("dsa_with_SHA1", "sha1"),
+    "1.3.14.3.2.13": ("dsaWithSHA", "sha1"),
+    "1.3.14.3.2.27": ("dsaWithSHA1", "sha1"),
+    "1.2.840.10045.4.1": ("ecdsa-with-SHA1", "sha1"),
+}
+WEAK_HASHES = frozenset(hash_name for _, hash_name in WEAK_SIGNATURE_OIDS.values())
+RSA_PSS_OID = "1.2.840.113549.1.1.10"
 
 
 def certificate_facts(cert: x509.Certificate) -> dict[str, object]:
     """What a person checking an appliance certificate wants to see, JSON-safe.
 
     Keys: subject, issuer (RFC 4514), subject_cn (str | None), san_dns, san_ip
-    (lists), not_before, not_after (ISO 8601 UTC), serial (lower-case hex),
-    key_type ("RSA", "EC", "Ed25519", "Ed448", "DSA", or the class name),
-    key_size (bits, None for EdDSA), key_curve (EC only, else None),
+    (lists), not_before, not_after (ISO 8601 UTC), serial (lower-case hex, "-" first
+    when negative), key_type ("RSA", "RSA-PSS", "EC", "Ed25519", "Ed448", "DSA", or
+    "unknown (OID)"), key_size (bits, None for EdDSA), key_curve (EC only, else None),
     signature_algorithm (OpenSSL-style name, e.g. "sha256WithRSAEncryption"),
     signature_hash (e.g. "sha256", None when the algorithm has none),
     crl_urls (CRL distribution point URIs, any scheme), is_ca (basic constraints),
     self_signed (issuer == subject and the signature verifies with its own key),
     sha256 (fingerprint, colon-separated upper-case hex).
-    Never raises on odd extensions: a malformed extension reads as absent.
+    Never raises: a field cryptography cannot read shows as None (or empty), and the
+    certificate checks report it as cert.unparsable.
     """
-    key_type, key_size, key_curve = public_key_info(cert.public_key())
+    key_type, key_size, key_curve = key_info(cert)
+    serial = quietly(lambda: cert.serial_number)
     return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": name_text(cert, "subject"),
+        "issuer": name_text(cert, "issuer"),
         "subject_cn": subject_cn(cert),
         "san_dns": san_dns(cert),
         "san_ip": san_ip(cert),
-        "not_before": iso_utc(cert.not_valid_before_utc),
-        "not_after": iso_utc(cert.not_valid_after_utc),
-        "serial": format(cert.serial_number, "x"),
+        "not_before": quietly(lambda: iso_utc(cert.not_valid_before_utc)),
+        "not_after": quietly(lambda: iso_utc(cert.not_valid_after_utc)),
+        "serial": format(serial, "x") if isinstance(serial, int) else None,
         "key_type": key_type,
         "key_size": key_size,
         "key_curve": key_curve,
@@ -53,6 +87,26 @@ def certificate_facts(cert: x509.Certificate) -> dict[str, object]:
         "self_signed": is_self_signed(cert),
         "sha256": fingerprint_sha256(cert),
     }
+
+
+T = TypeVar("T")
+
+
+def quietly(read: Callable[[], T]) -> T | None:
+    """A field's value, or None when cryptography cannot read it; warnings are not printed
+    (netcheck.certs.fields turns them into findings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read()
+        except Exception:  # any parse error of one field: the field checks report it
+            return None
+
+
+def name_text(cert: x509.Certificate, which: str) -> str:
+    """The subject or issuer as RFC 4514 text, or a placeholder when it cannot be decoded."""
+    text = quietly(lambda: (cert.subject if which == "subject" else cert.issuer).rfc4514_string())
+    return text if text is not None else f"(unreadable {which} name)"
 
 
 def iso_utc(moment: datetime) -> str:
@@ -74,17 +128,42 @@ def public_key_info(key: PublicKeyTypes) -> tuple[str, int | None, str | None]:
     return type(key).__name__, None, None
 
 
+def key_algorithm_oid(cert: x509.Certificate) -> str | None:
+    oid = quietly(lambda: cert.public_key_algorithm_oid)
+    return oid.dotted_string if oid is not None else None
+
+
+def key_info(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
+    """public_key_info of the certificate's key; an RSA-PSS key says so; a key type
+    cryptography does not know (GOST, for example) is "unknown (OID)"."""
+    key = quietly(cert.public_key)
+    if key is None:
+        return f"unknown ({key_algorithm_oid(cert) or 'unreadable'})", None, None
+    kind, size, curve = public_key_info(key)
+    if kind == "RSA" and key_algorithm_oid(cert) == RSA_PSS_OID:
+        kind = "RSA-PSS"
+    return kind, size, curve
+
+
 def signature_algorithm_name(cert: x509.Certificate) -> str:
-    oid = cert.signature_algorithm_oid
+    oid = quietly(lambda: cert.signature_algorithm_oid)
+    if oid is None:
+        return "unreadable"
+    if oid.dotted_string in WEAK_SIGNATURE_OIDS:
+        return WEAK_SIGNATURE_OIDS[oid.dotted_string][0]
+    if oid.dotted_string == RSA_PSS_OID:
+        hash_name = signature_hash_name(cert)
+        return f"RSASSA-PSS with {hash_name}" if hash_name else "RSASSA-PSS (parameters missing or invalid)"
     # cryptography keeps OpenSSL's short names on known OIDs; unknown ones show dotted.
-    return getattr(oid, "_name", None) or oid.dotted_string
+    name = getattr(oid, "_name", None)
+    return name if name and name != "Unknown OID" else oid.dotted_string
 
 
 def signature_hash_name(cert: x509.Certificate) -> str | None:
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:  # e.g. an unknown OID: signature_algorithm says enough
-        return None
+    oid = quietly(lambda: cert.signature_algorithm_oid)
+    if oid is not None and oid.dotted_string in WEAK_SIGNATURE_OIDS:
+        return WEAK_SIGNATURE_OIDS[oid.dotted_string][1]
+    algorithm = quietly(lambda: cert.signature_hash_algorithm)  # None also for an unknown OID
     return algorithm.name if algorithm is not None else None
 
 
@@ -94,23 +173,23 @@ def subject_cn(cert: x509.Certificate) -> str | None:
 
 
 def subject_cns(cert: x509.Certificate) -> list[str]:
-    return [_text(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    values = quietly(lambda: [_text(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)])
+    return values or []
 
 
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
+def extension_value(cert: x509.Certificate, kind: type[E]) -> E | None:
+    """An extension's value; None when absent, malformed, duplicated or of a form
+    cryptography cannot read (the field checks report those)."""
+    found = quietly(lambda: cert.extensions.get_extension_for_class(kind).value)
+    return found if isinstance(found, kind) else None
+
+
 def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    except (
-        ValueError,
-        x509.DuplicateExtension,
-    ):  # malformed: treat as absent, others flag it
-        return None
+    return extension_value(cert, x509.SubjectAlternativeName)
 
 
 def san_dns(cert: x509.Certificate) -> list[str]:
@@ -129,38 +208,43 @@ def has_san(cert: x509.Certificate) -> bool:
 
 
 def crl_urls(cert: x509.Certificate) -> list[str]:
-    try:
-        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
-        return []
+    return crl_points(cert)[0]
+
+
+def crl_points(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(the URIs of the CRL distribution points, descriptions of points without a URI:
+    a directory name or a name relative to the issuer, which the appliance cannot fetch)."""
+    cdp = extension_value(cert, x509.CRLDistributionPoints)
     urls: list[str] = []
-    for point in cdp:
-        for name in point.full_name or ():
-            if isinstance(name, x509.UniformResourceIdentifier) and name.value not in urls:
-                urls.append(name.value)
-    return urls
+    without_url: list[str] = []
+    for point in cdp or ():
+        uris = [n.value for n in point.full_name or () if isinstance(n, x509.UniformResourceIdentifier)]
+        urls += [uri for uri in uris if uri not in urls]
+        if not uris:
+            without_url.append(_point_text(point))
+    return urls, without_url
+
+
+def _point_text(point: x509.DistributionPoint) -> str:
+    if point.relative_name is not None:
+        return "a name relative to the CRL issuer (" + (quietly(point.relative_name.rfc4514_string) or "?") + ")"
+    names = [n for n in point.full_name or ()]
+    directories = [n.value for n in names if isinstance(n, x509.DirectoryName)]
+    if directories:
+        return "the directory name " + (quietly(directories[0].rfc4514_string) or "?")
+    if names:
+        return "a " + type(names[0]).__name__
+    return "no name at all (only the CRL issuer)"
 
 
 def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
-        return False
+    constraints = extension_value(cert, x509.BasicConstraints)
+    return bool(constraints and constraints.ca)
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (
-        InvalidSignature,
-        ValueError,
-        TypeError,
-        UnsupportedAlgorithm,
-    ):  # not provably
-        return False
-    return True
+    """Issuer and subject name match (RFC 5280 matching) and its own key verifies it."""
+    return links.issued(cert, cert)
 
 
 def fingerprint_sha256(cert: x509.Certificate) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 import re
-import stat
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +26,13 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from netcheck.errors import ConfigError, UsageError
+from netcheck.inputs import CAP_CERTIFICATE, read_file
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-MAX_FILE_BYTES = 1024 * 1024  # certificate material is kilobytes; anything bigger is a wrong file
+BER_NOTE = "the PKCS#7 bundle is BER-encoded, not DER; netcheck read it, stricter tools may not"
+_PKCS7_OID_PREFIX = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07"
 EXPECTED_CERT = "a PEM or DER certificate, or a PKCS#12 (.pfx/.p12) bundle"
 EXPECTED_KEY = "a PEM or DER private key, or a PKCS#12 bundle"
 EXPECTED_CHAIN = "PEM certificates (issuing CA first, up to the root), DER, PKCS#7 or PKCS#12"
@@ -72,6 +74,7 @@ class Parsed:
     bag_attributes: bool = False
     protected: bool = False  # a PKCS#12 bundle needed a (non-empty) password
     passphrase_unused: bool = False  # a passphrase was given but the bundle needs none
+    notes: tuple[str, ...] = ()  # what the parser warned about (BER encoding ...)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class Material:
     chain_source      where the chain came from, None when there is none
     bag_attributes    some file had openssl's `Bag Attributes` lines
     roots             explicit trust anchors (--root), empty when none were given
+    notes             what the parser warned about while reading the files (BER PKCS#7 ...)
     """
 
     crt_path: str
@@ -116,36 +120,46 @@ class Material:
     chain_source: str | None
     bag_attributes: bool
     roots: tuple[x509.Certificate, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
 
 def read_bytes(path: Path, role: str, expected: str) -> bytes:
-    """The file's bytes, or ConfigError saying in one line why it cannot be used."""
+    """The file's bytes through the one read gate (regular file, capped), or ConfigError
+    saying in one line why it cannot be used."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(path, f"{role}: no such file", expected=expected) from None
-    except OSError as exc:
-        raise ConfigError(path, f"{role}: cannot read ({exc.strerror})", expected=expected) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ConfigError(path, f"{role}: is a directory", expected=expected)
-    if info.st_size > MAX_FILE_BYTES:
-        raise ConfigError(
-            path, f"{role}: {info.st_size} bytes is too large for certificate material", expected=expected
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(path, f"{role}: cannot read ({exc.strerror})", expected=expected) from None
+        data = read_file(path, expected, CAP_CERTIFICATE)
+    except ConfigError as exc:
+        raise ConfigError(path, f"{role}: {exc.problem}", expected=expected) from None
     if not data.strip():
         raise ConfigError(path, f"{role}: the file is empty", expected=expected)
     return data
 
 
 def parse_file(path: Path, role: str, expected: str, passphrase: bytes | None) -> Parsed:
+    """Read and parse one file. cryptography's warnings while parsing (a BER-encoded
+    PKCS#7, for example) are recorded in Parsed.notes, never printed."""
     data = read_bytes(path, role, expected)
-    if b"-----BEGIN " in data:
-        return _parse_pem(data, str(path), role, expected)
-    return _parse_binary(data, str(path), role, expected, passphrase)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if b"-----BEGIN " in data:
+            parsed = _parse_pem(data, str(path), role, expected)
+        else:
+            parsed = _parse_binary(data, str(path), role, expected, passphrase)
+    notes = tuple(dict.fromkeys(_note(str(w.message)) for w in caught))
+    return replace(parsed, notes=notes) if notes else parsed
+
+
+def _note(text: str) -> str:
+    if "as DER, falling back to parsing as BER" in text:
+        return BER_NOTE
+    return " ".join(text.split())[:200]
+
+
+def _certificate_problem(exc: Exception) -> str:
+    """cryptography's complaint about a certificate, in a few words."""
+    if isinstance(exc, x509.InvalidVersion):
+        return f"X.509 version field {exc.parsed_version} (only 1, 2 and 3 exist)"
+    return "corrupt base64 or DER"
 
 
 def _parse_pem(data: bytes, source: str, role: str, expected: str) -> Parsed:
@@ -161,8 +175,10 @@ def _parse_pem(data: bytes, source: str, role: str, expected: str) -> Parsed:
         elif label in _PKCS7_LABELS:
             try:
                 certs.extend(pkcs7.load_pem_pkcs7_certificates(block))
-            except ValueError:
-                raise ConfigError(source, f"{role}: PEM block {index} ({name}) is not valid PKCS#7") from None
+            except Exception:  # ValueError, UnsupportedAlgorithm, InvalidVersion ...
+                raise ConfigError(
+                    source, f"{role}: PEM block {index} ({name}) is not a PKCS#7 certificate bundle (signedData)"
+                ) from None
     if not certs and not keys:
         raise ConfigError(source, f"{role}: no certificate or private key in this PEM text", expected=expected)
     return Parsed(source, "pem", tuple(certs), tuple(keys), bag_attributes=b"Bag Attributes" in data)
@@ -173,8 +189,8 @@ def _pem_certificate(block: bytes, label: bytes, source: str, role: str, where: 
         block = block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")
     try:
         return x509.load_pem_x509_certificate(block)
-    except ValueError:
-        raise ConfigError(source, f"{role}: {where} is not a valid certificate (corrupt base64 or DER)") from None
+    except Exception as exc:  # cryptography raises ValueError, InvalidVersion and others
+        raise ConfigError(source, f"{role}: {where} is not a valid certificate ({_certificate_problem(exc)})") from None
 
 
 def _parse_binary(data: bytes, source: str, role: str, expected: str, passphrase: bytes | None) -> Parsed:
@@ -182,14 +198,20 @@ def _parse_binary(data: bytes, source: str, role: str, expected: str, passphrase
         return _parse_pkcs12(data, source, role, passphrase)
     try:
         return Parsed(source, "der", (x509.load_der_x509_certificate(data),))
-    except ValueError:
+    except x509.InvalidVersion as exc:
+        raise ConfigError(source, f"{role}: not a valid certificate ({_certificate_problem(exc)})") from None
+    except Exception:  # not a DER certificate: try the other forms
         pass
     try:
         return Parsed(source, "pkcs7", tuple(pkcs7.load_der_pkcs7_certificates(data)))
-    except (ValueError, UnsupportedAlgorithm):
+    except Exception:  # enveloped or otherwise unusable PKCS#7 ends below as "not a certificate"
         pass
     if _der_key_kind(data, passphrase) is not None:
         return Parsed(source, "der", (), (KeyBlob(data, pem=False),))
+    if data.startswith(b"\x30") and _PKCS7_OID_PREFIX in data[:32]:
+        raise ConfigError(
+            source, f"{role}: a PKCS#7 structure that is not a certificate bundle (signedData)", expected=expected
+        )
     raise ConfigError(source, f"{role}: not a certificate, key or PKCS#12 bundle", expected=expected)
 
 
@@ -205,6 +227,8 @@ def _der_key_kind(data: bytes, passphrase: bytes | None) -> str | None:
         return None
     except UnsupportedAlgorithm:
         return "key"
+    except Exception:  # anything else cryptography raises: not a key we can use
+        return None
     return "key"
 
 
@@ -217,7 +241,7 @@ def _is_encrypted(data: bytes, *, pem: bool) -> bool:
         load(data, None)
     except TypeError:  # "Password was not given but private key is encrypted"
         return True
-    except (ValueError, UnsupportedAlgorithm):
+    except Exception:  # ValueError, UnsupportedAlgorithm, ...: not an encrypted key
         return False
     return False
 
@@ -254,6 +278,8 @@ def _parse_pkcs12(data: bytes, source: str, role: str, passphrase: bytes | None)
             continue
         except UnsupportedAlgorithm:
             raise ConfigError(source, f"{role}: the PKCS#12 bundle uses an unsupported algorithm") from None
+        except Exception:  # InvalidVersion of a certificate inside, and other parse errors
+            raise ConfigError(source, f"{role}: the PKCS#12 bundle holds an unreadable certificate or key") from None
         certs = [item.certificate for item in ([bundle.cert] if bundle.cert else [])]
         certs += [item.certificate for item in bundle.additional_certs]
         return Parsed(
@@ -295,6 +321,8 @@ def open_key(blob: KeyBlob, passphrase: bytes | None, source: str) -> OpenedKey:
         raise ConfigError(source, "the private key is corrupt or not a supported key", expected=EXPECTED_KEY) from None
     except UnsupportedAlgorithm:
         raise ConfigError(source, "the private key uses an unsupported algorithm", expected="an RSA key") from None
+    except Exception:  # any other parse error of the key
+        raise ConfigError(source, "the private key is corrupt or not a supported key", expected=EXPECTED_KEY) from None
 
 
 def encode_secret(passphrase: str | None) -> bytes | None:
@@ -330,8 +358,10 @@ def load_material(
     else:
         chain_certs, chain_source = (), None
     root_certs: tuple[x509.Certificate, ...] = ()
+    notes = crt_parsed.notes + (chain_parsed.notes if chain_parsed else ())
     if roots is not None:
-        root_certs = parse_file(roots, "--root", "PEM or DER CA certificates", None).certs
+        root_parsed = parse_file(roots, "--root", "PEM or DER CA certificates", None)
+        root_certs, notes = root_parsed.certs, notes + root_parsed.notes
         if not root_certs:
             raise ConfigError(roots, "--root: holds no certificate", expected="PEM or DER CA certificates")
     return Material(
@@ -349,6 +379,7 @@ def load_material(
         chain_source=chain_source,
         bag_attributes=crt_parsed.bag_attributes or bool(chain_parsed and chain_parsed.bag_attributes),
         roots=root_certs,
+        notes=tuple(dict.fromkeys(notes)),
     )
 
 

@@ -8,10 +8,11 @@ Pure functions of a report. Passphrases never reach a report, so they cannot rea
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from netcheck.certs.chain import label
-from netcheck.certs.facts import certificate_facts, san_dns, san_ip
+from netcheck.certs.facts import certificate_facts, name_text, san_dns, san_ip
 from netcheck.certs.findings import Finding, Severity
 from netcheck.certs.run import CertReport, SiteReport, summary_counts
 from netcheck.render.escape import terminal_text
@@ -45,7 +46,7 @@ def report_json(report: CertReport) -> dict[str, Any]:
     data.update(
         certificate=certificate_facts(report.material.leaf),
         chain=[certificate_facts(cert) for cert in report.material.chain],
-        path=[cert.subject.rfc4514_string() for cert in analysis.path],
+        path=[name_text(cert, "subject") for cert in analysis.path],
         crl=analysis.crl,
         findings=[f.to_json() for f in _sorted(analysis.findings)],
         passed=analysis.passed,
@@ -71,8 +72,14 @@ def site_json(site: SiteReport) -> dict[str, Any]:
     }
 
 
+# json.dumps escapes C0 controls but, with ensure_ascii=False, leaves DEL, C1 controls
+# (U+009B is a terminal's CSI) and line/paragraph separators raw; escape them as JSON does.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
 def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from netcheck.certs import crl as crl_mod
 from netcheck.certs.checks import Analysis, CheckOptions, analyse, passphrase_ok_for_later
-from netcheck.certs.facts import fingerprint_sha256
+from netcheck.certs.facts import fingerprint_sha256, quietly
 from netcheck.certs.findings import Finding, Severity, finding
 from netcheck.certs.load import Material, load_material
 from netcheck.certs.site import ApplianceCert
@@ -154,8 +154,9 @@ def shared_findings(reports: list[CertReport]) -> list[Finding]:
         name = report.input.name or str(report.input.crt)
         leaf = report.material.leaf
         by_cert.setdefault(fingerprint_sha256(leaf), []).append(name)
-        spki = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        by_key.setdefault(spki, []).append(name)
+        key = quietly(leaf.public_key)  # None for a key type cryptography does not know
+        if key is not None:
+            by_key.setdefault(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo), []).append(name)
     findings: list[Finding] = []
     shared_cert_groups = [names for names in by_cert.values() if len(names) > 1]
     for names in shared_cert_groups:

@@ -41,22 +41,11 @@ class ApplianceCert:
 
 
 def load_site_certificates(path: Path) -> list[ApplianceCert]:
-    """Read the site file itself and return its certificates section."""
-    import yaml  # only site mode needs it
+    """Read the site file itself (through the site-file loader and its limits) and return
+    its certificates section."""
+    from netcheck.yamldoc import load_yaml  # only site mode needs YAML
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "no such file", expected="a site YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot read: {exc}", expected="a UTF-8 site YAML file") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(path, f"YAML: {problem}", line=line) from None
+    document = load_yaml(path, "a site YAML file").data
     if not isinstance(document, Mapping):
         raise ConfigError(path, "the site file is not a mapping", expected="keys such as site:, hosts:, certificates:")
     if "certificates" not in document:

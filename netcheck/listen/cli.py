@@ -46,6 +46,10 @@ def add_parser(commands: Any) -> None:
     listen.add_argument("--receipt", "-r", type=Path,
                         help="where to write the JSON receipt (default: reports/netcheck-receipt-<host>-<time>.json)")
     listen.add_argument("--quiet", "-q", action="store_true", help="do not print each probe")
+    family = listen.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="listen on the IPv4 addresses only (of --bind or the site file)")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="listen on the IPv6 addresses only")
     listen.set_defaults(func=cmd_listen)
 
 

@@ -41,6 +41,7 @@ def run_listener(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"profile {profile.name} has no inbound flows to listen for",
                          hint="listen with the profile of the host you run on (e.g. console)")
     addresses = check_addresses(args.bind) if args.bind else default_addresses(profile.role, site, local_addresses())
+    addresses = _of_family(addresses, getattr(args, "family", None))
     flows_at = {(e.transport, e.port): e.flows for e in plan.endpoints}
 
     def show(record: ProbeRecord, first: bool) -> None:
@@ -92,6 +93,19 @@ async def _serve(listener: Listener, duration: float, err: TextIO) -> None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, handler)  # not SIG_DFL: a late SIGTERM still ends in one line
+
+
+def _of_family(addresses: list[str], family: int | None) -> list[str]:
+    """-4 / -6: only the addresses of that family (0.0.0.0 and :: count as theirs)."""
+    import ipaddress
+
+    if family is None:
+        return addresses
+    kept = [address for address in addresses if ipaddress.ip_address(address).version == family]
+    if not kept:
+        raise UsageError(f"-{family}: none of the addresses to listen on ({', '.join(addresses)}) is IPv{family}",
+                         hint=f"pass --bind with an IPv{family} address")
+    return kept
 
 
 def bind_report(outcomes: list[Any], endpoints: list[Endpoint]) -> str:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from netcheck.egress import current as current_egress
 from netcheck.model import Observation, Reason
 
 # <linux/in.h>, <linux/in6.h>, <linux/errqueue.h>: not all exported by the socket module.
@@ -156,6 +157,7 @@ async def connect_tcp(address: str, port: int, timeout: float) -> socket.socket 
     enable_recverr(sock)
     started = time.monotonic()
     try:
+        current_egress().prepare(sock, address)  # --interface / --source
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (address, port))
     except TimeoutError:

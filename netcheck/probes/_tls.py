@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 TLS_RECORD_TYPES = range(0x14, 0x19)  # change_cipher_spec .. heartbeat: what a TLS server sends first
-MAX_PATH = 10
 
 TLS_OPTIONS_HELP = {
     "server_name": "SNI name to send (default: the peer host when it is a DNS name)",
@@ -356,29 +355,11 @@ def _issuer_names(chain: list[x509.Certificate]) -> set[str]:
 
 def chains_to_anchor(leaf: x509.Certificate, presented: list[x509.Certificate],
                      anchors: list[x509.Certificate]) -> bool:
-    """Whether signatures lead from `leaf` through `presented` CAs to one of `anchors`."""
-    from cryptography.hazmat.primitives import hashes
+    """Whether `leaf` leads through `presented` CAs to one of `anchors` by a path valid
+    under RFC 5280: the one chain walker of netcheck.certs.chain."""
+    from netcheck.certs import chain
 
-    from netcheck.certs.chain import signed_by
-
-    def fingerprint(cert: x509.Certificate) -> bytes:
-        return cert.fingerprint(hashes.SHA256())
-
-    anchor_prints = {fingerprint(a) for a in anchors}
-    pool = presented + anchors
-    current, seen = leaf, {fingerprint(leaf)}
-    for _ in range(MAX_PATH):
-        if fingerprint(current) in anchor_prints:
-            return True
-        issuers = [c for c in pool if c.subject == current.issuer and signed_by(current, c)]
-        if any(fingerprint(c) in anchor_prints for c in issuers):
-            return True
-        following = next((c for c in issuers if fingerprint(c) not in seen), None)
-        if following is None:
-            return False
-        seen.add(fingerprint(following))
-        current = following
-    return False
+    return chain.chains_to_anchor(leaf, presented, anchors)
 
 
 def certificate_observation(session: TlsSession, expect: Expectation, port: int, what: str = "TLS",

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from netcheck.addresses import is_ip
+from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
@@ -174,7 +175,8 @@ async def _ask_tcp(address: str, port: int, query: Query, timeout: float) -> Out
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout + 0.1):
-            reply = await dns.asyncquery.tcp(request, address, timeout=timeout, port=port)
+            reply = await dns.asyncquery.tcp(request, address, timeout=timeout, port=port,
+                                             source=current_egress().source_for(address))
     except (dns.exception.Timeout, TimeoutError):
         return Outcome(query, Reason.TIMEOUT, f"connected, but no answer within {timeout:.1f} s",
                        ms=elapsed_ms(started))

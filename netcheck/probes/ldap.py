@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netcheck.addresses import is_ip
+from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
@@ -165,7 +166,8 @@ def _converse(plan: Plan, session: Session) -> None:
     server = ldap3.Server(plan.address, port=plan.port, use_ssl=plan.use_ssl, tls=tls, get_info=ldap3.NONE,
                           connect_timeout=seconds)
     connection = ldap3.Connection(server, receive_timeout=seconds, raise_exceptions=False, read_only=True,
-                                  auto_referrals=False)
+                                  auto_referrals=False,  # ldap3 binds an address, not a device:
+                                  source_address=current_egress().source_for(plan.address))
     session.connection = connection
     session.stage = "TLS handshake" if plan.use_ssl else "connect"
     connection.open(read_server_info=False)

@@ -17,6 +17,7 @@ import struct
 import time
 from typing import Any
 
+from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
@@ -91,6 +92,7 @@ async def _request_once(address: str, port: int, timeout: float, max_offset: flo
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     started = time.monotonic()
     try:
+        current_egress().prepare(sock, address)  # --interface / --source
         sock.connect((address, port))
         sent_wall = time.time()
         request = ntplib.NTPPacket(version=NTP_VERSION, mode=3,

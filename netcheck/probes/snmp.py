@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._net import elapsed_ms
@@ -185,6 +186,9 @@ async def _get(address: str, port: int, credentials: Credentials, budget: float,
     engine = hlapi.SnmpEngine()
     try:
         target = await hlapi.UdpTransportTarget.create((address, port), timeout=budget / tries, retries=tries - 1)
+        source = current_egress().source_for(address)  # pysnmp binds an address, not a device
+        if source:
+            target.set_local_address((source, 0))
         return await hlapi.get_cmd(
             engine, credentials.auth_data, target, hlapi.ContextData(),
             hlapi.ObjectType(hlapi.ObjectIdentity(SYS_DESCR)), hlapi.ObjectType(hlapi.ObjectIdentity(SYS_UPTIME)),

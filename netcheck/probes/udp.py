@@ -10,6 +10,7 @@ import asyncio
 import socket
 import time
 
+from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import ProbeContext, register
 from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
@@ -43,6 +44,7 @@ async def exchange(address: str, port: int, payload: bytes, ctx: ProbeContext,
     wait = ctx.timeout / tries
     started = time.monotonic()
     try:
+        current_egress().prepare(sock, address)  # --interface / --source
         sock.connect((address, port))
         for attempt in range(1, tries + 1):
             try:

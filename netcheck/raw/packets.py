@@ -110,6 +110,9 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.sendrecv import sr
 
+    from netcheck.egress import current
+
+    egress = current()  # --source / --interface: the raw packets leave where the probes did
     traced = pick_traced(targets, traceroute)
     plan = [(index, 0) for index in range(len(targets))]  # full-TTL probes first, then by ascending TTL
     plan += [(index, ttl) for ttl in range(1, max_hops + 1) for index in traced]
@@ -121,9 +124,11 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
         meta[(target.transport, sport)] = (index, ttl)
         layer4 = (TCP(sport=sport, dport=target.port, flags="S", seq=random.getrandbits(32))
                   if target.transport == "tcp" else UDP(sport=sport, dport=target.port))
-        packets.append((IP(dst=target.address, ttl=ttl) if ttl else IP(dst=target.address)) / layer4)
+        source = egress.source_for(target.address)
+        packets.append((IP(dst=target.address, src=source, ttl=ttl) if ttl else IP(dst=target.address, src=source))
+                       / layer4)
     facts = [PathFacts(target) for target in targets]
-    answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0)
+    answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0, iface=egress.interface)
     for sent, received in answered:
         index, ttl = meta[(targets_transport(sent), int(sent.sport))]
         _record(facts[index], ttl, received)

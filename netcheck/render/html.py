@@ -142,6 +142,7 @@ def flow_row_html(row: FlowRow) -> str:
     result, flow = row.result, row.result.flow
     status = WORD[result.status]
     optional = "" if flow.required else ' <span class="optional">optional</span>'
+    category = f'<div class="category">{_h(str(result.category))}</div>' if result.category else ""
     reason_text = _h(row.reason_text)
     lines = [
         f'<tr class="flow s-{status}" id="{row.anchor}" data-flow="{_h(flow.id)}" '
@@ -150,7 +151,7 @@ def flow_row_html(row: FlowRow) -> str:
         f'  <td><b class="mono">{_h(flow.id)}</b>{optional}<div class="purpose">{_h(flow.purpose)}</div></td>\n'
         f'  <td>{_h(flow.protocol)}<div class="mono">{_h(row.port)} {WORD[flow.direction]}</div></td>\n'
         f"  <td>{_h(row.path)}</td>\n"
-        f'  <td><span class="reason" title="{reason_text}">{WORD[result.reason]}</span></td>\n'
+        f'  <td><span class="reason" title="{reason_text}">{WORD[result.reason]}</span>{category}</td>\n'
         f'  <td class="ms">{row.latency}</td>\n'
         f"  <td>{_h(result.detail)}</td>\n"
         "</tr>\n"
@@ -222,6 +223,8 @@ def _peer_views(report: Report) -> list[PeerView]:
 def render_html(report: Report) -> str:
     import markupsafe
 
+    from netcheck.cloud.categories import pane as cloud_pane
+
     script = template_text("report.js")
     peers = _peer_views(report)
     fixes = [row for view in peers for row in view.rows if row.remediation]
@@ -239,6 +242,7 @@ def render_html(report: Report) -> str:
         peers=peers,
         fixes=fixes,
         fixes_html=markupsafe.Markup("".join(fix_item_html(row) for row in fixes)),
+        cloud=cloud_pane(report.results),
         certificates=sections,
         rules=rules,
         rules_html=markupsafe.Markup("".join(rule_row_html(rule) for rule in rules)),

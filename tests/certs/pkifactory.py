@@ -106,26 +106,30 @@ def make_intermediate(
     not_after: dt.datetime | None = None,
     hash_alg: Any = None,
     ca: bool = True,
+    path_length: int | None = 0,
+    extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+    subject: x509.Name | None = None,
 ) -> CA:
     key = rsa_key(key_label)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name(cn))
+        .subject_name(subject or name(cn))
         .issuer_name(parent.name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before or NOW - 5 * DAY)
         .not_valid_after(not_after or NOW + 1000 * DAY)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
         .add_extension(_ca_usage(), critical=True)
         .add_extension(_ski(key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),
             critical=False,
         )
-        .sign(parent.key, hash_alg or hashes.SHA256())
     )
-    return CA(cert, key)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    return CA(builder.sign(parent.key, hash_alg or hashes.SHA256()), key)
 
 
 def make_leaf(

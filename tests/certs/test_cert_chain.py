@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from netcheck.certs import links
 from netcheck.certs.chain import analyse_chain
 from netcheck.certs.findings import Finding
+from tests.certs import der
 from tests.certs.conftest import codes, material, run_analysis
 from tests.certs.pkifactory import DAY, NOW, Pki, make_intermediate, make_leaf, make_root
 
@@ -31,12 +37,23 @@ def test_wrong_order_names_the_right_order(pki: Pki) -> None:
 
 
 def test_three_level_order(pki: Pki) -> None:
+    policy_ca = make_intermediate(pki.root, "Contoso Policy CA", "policy-ca", path_length=1)
+    second = make_intermediate(policy_ca, "Contoso Plant CA", "plant-ca")
+    leaf, _ = make_leaf(second)
+    ok = analyse_chain(leaf, (second.cert, policy_ca.cert, pki.root.cert), NOW)
+    assert ok.findings == [] and len(ok.path) == 4
+    swapped = analyse_chain(leaf, (policy_ca.cert, second.cert, pki.root.cert), NOW)
+    assert chain_codes(swapped.findings) == ["chain.order"]
+
+
+def test_path_length_exceeded_is_refused(pki: Pki) -> None:
+    # Given an issuing CA with pathLenConstraint 0 that issued another CA
     second = make_intermediate(pki.intermediate, "Contoso Plant CA", "plant-ca")
     leaf, _ = make_leaf(second)
-    ok = analyse_chain(leaf, (second.cert, pki.intermediate.cert, pki.root.cert), NOW)
-    assert ok.findings == [] and len(ok.path) == 4
-    swapped = analyse_chain(leaf, (pki.intermediate.cert, second.cert, pki.root.cert), NOW)
-    assert chain_codes(swapped.findings) == ["chain.order"]
+    result = analyse_chain(leaf, (second.cert, pki.intermediate.cert, pki.root.cert), NOW)
+    # Then the path is complete but RFC 5280 refuses it, naming the constraint
+    assert result.complete and chain_codes(result.findings) == ["chain.path-length"]
+    assert "Contoso Issuing CA allows 0 intermediate CA(s) below it" in result.findings[0].message
 
 
 def test_missing_intermediate(pki: Pki) -> None:
@@ -140,3 +157,30 @@ def test_chain_findings_reach_the_analysis(pki: Pki) -> None:
     analysis = run_analysis(material(leaf, key, (pki.intermediate.cert, make_root("Lonely Root", "lonely").cert)))
     assert "chain.root-mismatch" in codes(analysis, "error")
     assert not analysis.ok
+
+
+def test_unknown_issuer_key_is_unchecked_not_a_different_key(pki: Pki) -> None:
+    # Given an issuing CA whose key is of a type cryptography cannot use (GOST)
+    tree = der.parse(pki.intermediate.cert.public_bytes(Encoding.DER))
+    tree[der.TBS][der.SPKI].children[0] = der.seq(der.oid("1.2.643.7.1.1.1.1"), der.seq(der.oid("1.2.643.7.1.2.1.1.1")))
+    gost_ca = x509.load_der_x509_certificate(tree.encode())
+    leaf, _ = make_leaf(pki.intermediate)
+    result = analyse_chain(leaf, (gost_ca, pki.root.cert), NOW)
+    # Then the chain stops there, saying the signature could not be checked (no false claim)
+    assert "chain.signature-unchecked" in chain_codes(result.findings)
+    assert all("different key" not in f.message for f in result.findings)
+
+
+def test_rfc5280_name_matching() -> None:
+    utf8, printable = x509.name._ASN1Type.UTF8String, x509.name._ASN1Type.PrintableString
+
+    def cn(text: str, kind: x509.name._ASN1Type = utf8) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text, kind)])
+
+    assert links.same_name(cn("Contoso Issuing CA"), cn("  contoso   ISSUING\tca "))
+    assert links.same_name(cn("Contoso Issuing CA"), cn("Contoso Issuing CA", printable))
+    assert not links.same_name(cn("Contoso Issuing CA"), cn("Contoso Issuing CA 2"))
+    assert not links.same_name(cn("Ärger CA"), cn("ärger CA"))  # OpenSSL folds ASCII letters only
+    two = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"), x509.NameAttribute(NameOID.COMMON_NAME, "A")])
+    swapped = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "A"), x509.NameAttribute(NameOID.COUNTRY_NAME, "US")])
+    assert not links.same_name(two, swapped)  # RDN order matters

@@ -17,13 +17,16 @@ from subprocess import CompletedProcess
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from netcheck.certs.chain import analyse_chain
+from netcheck.certs.chain import analyse_chain, chains_to_anchor
 from netcheck.certs.crl import judge_download
 from netcheck.certs.load import load_material
 from tests.certs.conftest import codes, crl_ok, material, run_analysis
 from tests.certs.daemons import free_port, nginx
-from tests.certs.pkifactory import PASSPHRASE
+from tests.certs.pkifactory import DAY, NOW, PASSPHRASE, pem, rsa_key
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command line not installed")
 Cli = Callable[..., CompletedProcess[str]]
@@ -402,3 +405,210 @@ def test_key_match_agrees_with_openssl_public_keys(ospki: OpenSslPki) -> None:
     mismatched = load_material(d / "good.crt", d / "revoked.key", d / "chain.pem", None)
     assert "key.mismatch" not in codes(run_analysis(material(matched.leaf, matched.key, matched.chain), now=now))
     assert "key.mismatch" in codes(run_analysis(material(mismatched.leaf, mismatched.key, mismatched.chain), now=now))
+
+
+# -- RFC 5280 path validation: netcheck's verdict agrees with `openssl verify` ----------
+
+PRINTABLE, UTF8 = x509.name._ASN1Type.PrintableString, x509.name._ASN1Type.UTF8String
+UNKNOWN_CRITICAL = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.7"), b"\x05\x00")
+
+
+def _name(cn: str, string_type: x509.name._ASN1Type = UTF8) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US", PRINTABLE),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Contoso Inc.", string_type),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn, string_type),
+        ]
+    )
+
+
+def _cert(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: rsa.RSAPrivateKey,
+    signer: rsa.RSAPrivateKey,
+    *,
+    ca: bool | None,
+    path_length: int | None = None,
+    extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+    san: str | None = None,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 90 * DAY)
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca, path_length if ca else None), critical=True)
+    if ca and not any(isinstance(extension, x509.KeyUsage) for extension, _ in extensions):
+        usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+        builder = builder.add_extension(usage, critical=True)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _path_case(case: str) -> tuple[list[x509.Certificate], x509.Certificate]:
+    """(leaf first, then the CAs up to and including the root) for one named case."""
+    root_key, int_key, sub_key, leaf_key = (rsa_key(n) for n in ("root", "intermediate", "plant-ca", "leaf"))
+    root_name, int_name, sub_name = _name("Contoso Root CA"), _name("Contoso Issuing CA"), _name("Contoso Plant CA")
+    root = _cert(root_name, root_name, root_key, root_key, ca=True)
+    leaf_name = _name("sensor-1.plant.example")
+
+    def directory(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.NameConstraints:
+        base = x509.Name([x509.NameAttribute(oid, value, PRINTABLE if oid == NameOID.COUNTRY_NAME else UTF8)
+                          for oid, value in attributes])
+        return x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(base)], excluded_subtrees=None)
+
+    in_contoso = directory((NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "Contoso Inc."))
+    in_germany = directory((NameOID.COUNTRY_NAME, "DE"))
+
+    def two_level(
+        int_extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+        leaf_extensions: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+        leaf_issuer: x509.Name = int_name,
+        san: str = "sensor-1.plant.example",
+        int_ca: bool | None = True,
+        leaf_cn: str = "sensor-1.plant.example",
+    ) -> list[x509.Certificate]:
+        inter = _cert(int_name, root_name, int_key, root_key, ca=int_ca, path_length=0, extensions=int_extensions)
+        subject = _name(leaf_cn)
+        leaf = _cert(subject, leaf_issuer, leaf_key, int_key, ca=False, extensions=leaf_extensions, san=san)
+        return [leaf, inter, root]
+
+    def three_level(path_length: int | None) -> list[x509.Certificate]:
+        inter = _cert(int_name, root_name, int_key, root_key, ca=True, path_length=path_length)
+        sub = _cert(sub_name, int_name, sub_key, int_key, ca=True, path_length=None)
+        leaf = _cert(leaf_name, sub_name, leaf_key, sub_key, ca=False, san="sensor-1.plant.example")
+        return [leaf, sub, inter, root]
+
+    leaf_usage = x509.KeyUsage(True, False, True, False, False, False, False, False, False)
+    ca_usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+    bare_root = _cert(root_name, root_name, root_key, root_key, ca=None)
+    usage_root = _cert(root_name, root_name, root_key, root_key, ca=None, extensions=((ca_usage, True),))
+    if case == "root-without-basic-constraints":
+        root = bare_root
+    if case == "root-with-keycertsign-only":
+        root = usage_root
+    odd_root = _cert(root_name, root_name, root_key, root_key, ca=True, extensions=((UNKNOWN_CRITICAL, True),))
+    if case == "unknown-critical-root":
+        root = odd_root
+    leaf_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(int_key.public_key())
+    uri = x509.UniformResourceIdentifier("http://127.0.0.1/issuing.crl")
+    crl_point = x509.CRLDistributionPoints([x509.DistributionPoint([uri], None, None, None)])
+    policies = x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.2"), None)])
+    permitted = x509.NameConstraints(permitted_subtrees=[x509.DNSName("plant.example")], excluded_subtrees=None)
+    excluded = x509.NameConstraints(permitted_subtrees=None, excluded_subtrees=[x509.DNSName("dmz.plant.example")])
+    cases = {
+        "valid": lambda: two_level(),
+        "valid-three-levels": lambda: three_level(1),
+        "path-length-exceeded": lambda: three_level(0),
+        "unknown-critical-leaf": lambda: two_level(leaf_extensions=((UNKNOWN_CRITICAL, True),)),
+        "unknown-critical-ca": lambda: two_level(int_extensions=((UNKNOWN_CRITICAL, True),)),
+        "unknown-critical-root": lambda: [*two_level()[:2], odd_root],
+        "critical-aki": lambda: two_level(leaf_extensions=((leaf_aki, True),)),
+        "critical-crl-point": lambda: two_level(leaf_extensions=((crl_point, True),)),
+        "critical-policies": lambda: two_level(leaf_extensions=((policies, True),)),
+        "unknown-noncritical": lambda: two_level(leaf_extensions=((UNKNOWN_CRITICAL, False),)),
+        "name-constraints-ok": lambda: two_level(int_extensions=((permitted, True),)),
+        "name-constraints-permitted": lambda: two_level(int_extensions=((permitted, True),), san="evil.example"),
+        "name-constraints-excluded": lambda: two_level(int_extensions=((excluded, True),), san="x.dmz.plant.example"),
+        # cryptography's validator checks subjectAltName only; OpenSSL also the subject
+        "name-constraints-cn-only": lambda: two_level(int_extensions=((permitted, True),), san="",
+                                                      leaf_cn="evil.example"),
+        "name-constraints-cn-only-ok": lambda: two_level(int_extensions=((permitted, True),), san=""),
+        "name-constraints-directory": lambda: two_level(int_extensions=((in_germany, True),)),
+        "name-constraints-directory-ok": lambda: two_level(int_extensions=((in_contoso, True),)),
+        "issuer-upper-case": lambda: two_level(leaf_issuer=_name("CONTOSO ISSUING CA")),
+        "issuer-whitespace": lambda: two_level(leaf_issuer=_name("  Contoso   Issuing CA ")),
+        "issuer-printable": lambda: two_level(leaf_issuer=_name("Contoso Issuing CA", PRINTABLE)),
+        "issuer-other-name": lambda: two_level(leaf_issuer=_name("Contoso Issuing CA 2")),
+        "ca-false": lambda: two_level(int_ca=False),
+        "ca-without-basic-constraints": lambda: two_level(int_ca=None),
+        "ca-without-keycertsign": lambda: two_level(int_extensions=((leaf_usage, True),)),
+        "root-without-basic-constraints": lambda: [*two_level()[:2], bare_root],
+        "root-with-keycertsign-only": lambda: [*two_level()[:2], usage_root],
+    }
+    if case.startswith("self-signed"):
+        odd = ((UNKNOWN_CRITICAL, True),) if case == "self-signed-unknown-critical" else ()
+        lone = _cert(leaf_name, leaf_name, leaf_key, leaf_key, ca=False, san="sensor-1.plant.example", extensions=odd)
+        return [lone], lone
+    path = cases[case]()
+    return path, root
+
+
+PATH_CASES = {
+    # case: (openssl verify accepts, netcheck's finding code when refused)
+    "valid": (True, None),
+    "valid-three-levels": (True, None),
+    "self-signed": (True, None),
+    "self-signed-unknown-critical": (False, "chain.unknown-critical-extension"),
+    "path-length-exceeded": (False, "chain.path-length"),
+    "unknown-critical-leaf": (False, "chain.unknown-critical-extension"),
+    "unknown-critical-ca": (False, "chain.unknown-critical-extension"),
+    "unknown-critical-root": (False, "chain.unknown-critical-extension"),
+    # critical extensions cryptography knows but OpenSSL does not process, and the reverse
+    "critical-aki": (False, "chain.unknown-critical-extension"),
+    "critical-crl-point": (True, None),
+    "critical-policies": (True, None),
+    "unknown-noncritical": (True, None),
+    "name-constraints-ok": (True, None),
+    "name-constraints-permitted": (False, "chain.name-constraints"),
+    "name-constraints-excluded": (False, "chain.name-constraints"),
+    "name-constraints-cn-only": (False, "chain.name-constraints"),
+    "name-constraints-cn-only-ok": (True, None),
+    "name-constraints-directory": (False, "chain.name-constraints"),
+    "name-constraints-directory-ok": (True, None),
+    "issuer-upper-case": (True, None),
+    "issuer-whitespace": (True, None),
+    "issuer-printable": (True, None),
+    "issuer-other-name": (False, "chain.missing-issuer"),
+    "ca-false": (False, "chain.not-ca"),
+    "ca-without-basic-constraints": (False, "chain.not-ca"),
+    "ca-without-keycertsign": (False, "chain.not-ca"),
+    "root-without-basic-constraints": (False, "chain.not-ca"),
+    "root-with-keycertsign-only": (True, None),  # OpenSSL takes keyCertSign as CA-ness of the trust anchor
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATH_CASES))
+def test_path_validation_agrees_with_openssl_verify(tmp_path: Path, case: str) -> None:
+    # Given a chain built for one RFC 5280 rule
+    path, root = _path_case(case)
+    leaf, cas = path[0], path[1:]
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    (tmp_path / "root.pem").write_bytes(pem(root))
+    (tmp_path / "untrusted.pem").write_bytes(pem(*cas[:-1]) if cas[:-1] else b"")
+    untrusted = ["-untrusted", str(tmp_path / "untrusted.pem")] if cas[:-1] else []
+    # When openssl verify and netcheck judge it
+    command = ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), *untrusted, str(tmp_path / "leaf.pem")]
+    verdict = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = analyse_chain(leaf, tuple(cas), NOW)
+    errors = [f.code for f in result.findings if f.severity.value == "error"]
+    # Then they agree, and netcheck names the rule
+    openssl_ok, code = PATH_CASES[case]
+    assert (verdict.returncode == 0) is openssl_ok, verdict.stdout + verdict.stderr
+    assert (not errors) is openssl_ok, result.findings
+    assert errors[:1] == ([code] if code else [])
+    # and the TLS probe's ca_file check (the same walker) agrees too
+    assert chains_to_anchor(leaf, cas[:-1], [root]) is openssl_ok
+
+
+def test_different_key_is_said_only_after_a_failed_signature_check(tmp_path: Path) -> None:
+    # Given an intermediate whose name differs from the leaf's issuer only in case
+    path, root = _path_case("issuer-upper-case")
+    result = analyse_chain(path[0], tuple(path[1:]), NOW)
+    assert all("different key" not in f.message for f in result.findings)
+    # and an impostor: same name, another key
+    impostor_key = rsa_key("impostor-root")
+    impostor = _cert(_name("Contoso Root CA"), _name("Contoso Root CA"), impostor_key, impostor_key, ca=True)
+    refused = analyse_chain(path[0], (path[1], impostor), NOW)
+    assert [f.code for f in refused.findings] == ["chain.root-mismatch"]
+    assert "different key" in refused.findings[0].message
