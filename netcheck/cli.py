@@ -161,9 +161,10 @@ def build_parser() -> ArgumentParser:
     validate.add_argument("--profile", "-p", help="validate site files against this profile")
     validate.set_defaults(func=cmd_validate)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of profiles or site files",
-                                 description="Print a JSON Schema for editors (e.g. the YAML language server).")
-    schema.add_argument("kind", choices=["profile", "site"])
+    schema = commands.add_parser("schema", help="print the JSON Schema of profiles, site files, reports or receipts",
+                                 description="Print a JSON Schema for editors (e.g. the YAML language server); "
+                                             "saved reports and receipts are checked against theirs when read.")
+    schema.add_argument("kind", choices=["profile", "site", "report", "receipt"])
     schema.set_defaults(func=cmd_schema)
 
     for module in EXTENSIONS:

@@ -84,6 +84,15 @@ def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
+def is_folder(path: str | Path) -> bool:
+    """Whether `path` names an existing folder; a name the system cannot even look up (too long,
+    NUL) is not one, and check_target then refuses it in one line."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
     """Refuse, before any work, a file target that cannot be written.
 
@@ -96,6 +105,8 @@ def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
         info = os.stat(target)
     except FileNotFoundError:
         info = None
+    except ValueError:  # an embedded NUL
+        raise UsageError(f"{where}: not a usable file name", hint="choose another output") from None
     except OSError as exc:
         raise UsageError(f"{where}: {_reason(exc)}", hint="choose another output") from None
     if info is not None:
@@ -230,7 +241,7 @@ class ReportOutputs:
         output = self.output
         if not output or output == "-" or len(self.file_formats) != 1:
             return None
-        if output.endswith("/") or Path(output).is_dir():
+        if output.endswith("/") or is_folder(output):
             return None
         return Path(output)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from netcheck.errors import ConfigError
 from netcheck.model import Direction, Flow, PortRange, Reason, Report, Result, RunInfo, Status
 
 SCHEMA = "netcheck.report/1"
+EXPECTED = f"a netcheck report (JSON, schema {SCHEMA})"
 
 
 def _port_json(port: int | PortRange) -> int | str:
@@ -80,11 +83,22 @@ def dumps(report: Report) -> str:
     return json.dumps(report_to_dict(report), indent=2, default=str) + "\n"
 
 
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    from netcheck.saved_schemas import report_schema
+
+    return report_schema()
+
+
 def report_from_dict(data: Any, source: str) -> Report:
-    """Rebuild a Report from its JSON (for re-rendering, diffs and merges)."""
+    """Rebuild a Report from its JSON (for re-rendering, diffs and merges), after holding it to
+    the published schema (schema/report.schema.json), so no renderer meets a malformed one."""
+    from netcheck.jsonload import check_schema
+
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(source, f"not a netcheck report (schema {found!r})", expected=f"schema {SCHEMA}")
+        raise ConfigError(source, f"not a netcheck report (schema {str(found)[:40]!r})", expected=f"schema {SCHEMA}")
+    check_schema(data, _schema(), source)
     try:
         run = data["run"]
         info = RunInfo(
@@ -140,8 +154,14 @@ def _result_from_dict(item: dict[str, Any]) -> Result:
 
 
 def loads(text: str, source: str) -> Report:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
-    return report_from_dict(data, source)
+    from netcheck.jsonload import parse_json
+
+    return report_from_dict(parse_json(text, source, EXPECTED), source)
+
+
+def load(path: Path | str) -> Report:
+    """A saved report file, through the one input gate (regular file, capped read, strict UTF-8)."""
+    from netcheck.inputs import CAP_REPORT
+    from netcheck.jsonload import load_json
+
+    return report_from_dict(load_json(path, EXPECTED, CAP_REPORT), str(path))
