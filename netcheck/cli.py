@@ -140,6 +140,9 @@ def build_parser() -> ArgumentParser:
     scan.add_argument("--interface", metavar="NAME",
                       help="send every probe through this interface (root: SO_BINDTODEVICE)")
     scan.add_argument("--no-progress", action="store_true", help="no live progress even on a terminal")
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(scan)
     scan.set_defaults(func=cmd_scan)
 
     profiles = commands.add_parser("profiles", help="list the built-in profiles and their flows",
@@ -207,7 +210,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                       deadline=args.deadline),
         udp_tries=args.udp_tries, strict=args.strict,
         egress=choose(args.family, args.source, args.interface, local_addresses()))
-    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor)
+    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor, table_view=args.table_view,
+                            no_color=args.no_color)
     outputs.check()  # an unwritable output is refused before any probe runs
     observer = None
     if sys.stderr.isatty() and not args.no_progress:
@@ -242,13 +246,14 @@ def scan_hooks(args: argparse.Namespace, site: Site) -> list[ScanHook]:
     return hooks
 
 
-def write_outputs(report: Report, formats: list[str], output: str | None, vendor: str | None = None) -> bool:
+def write_outputs(report: Report, formats: list[str], output: str | None, vendor: str | None = None,
+                  table_view: str | None = None, no_color: bool = False) -> bool:
     """table goes to stdout; file formats to --output or reports/<site>-<host>-<time>.<ext>.
 
     Returns whether the nagios line went to stdout: the caller then exits with the plugin's codes."""
     from netcheck.outputs import ReportOutputs
 
-    outputs = ReportOutputs(tuple(formats), output, vendor)
+    outputs = ReportOutputs(tuple(formats), output, vendor, table_view=table_view, no_color=no_color)
     outputs.check()
     return outputs.write(report)
 

@@ -56,6 +56,9 @@ def add_parser(commands: Any) -> None:
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
                                                "'-' for stdout")
     add_vendor_option(report)
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(report)
     report.set_defaults(func=cmd_report)
 
     diff = commands.add_parser(
@@ -141,7 +144,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from netcheck.listen.receipt import join_receipt, load_receipt
 
         report = join_receipt(report, load_receipt(args.receipt))
-    if write_outputs(report, args.format, args.output, args.vendor):
+    if write_outputs(report, args.format, args.output, args.vendor, table_view=getattr(args, "table_view", None),
+                     no_color=getattr(args, "no_color", False)):
         from netcheck.render.nagios import nagios_state
 
         return int(nagios_state(report))
