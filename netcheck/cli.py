@@ -140,6 +140,9 @@ def build_parser() -> ArgumentParser:
     scan.add_argument("--interface", metavar="NAME",
                       help="send every probe through this interface (root: SO_BINDTODEVICE)")
     scan.add_argument("--no-progress", action="store_true", help="no live progress even on a terminal")
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(scan)
     scan.set_defaults(func=cmd_scan)
 
     profiles = commands.add_parser("profiles", help="list the built-in profiles and their flows",
@@ -158,9 +161,10 @@ def build_parser() -> ArgumentParser:
     validate.add_argument("--profile", "-p", help="validate site files against this profile")
     validate.set_defaults(func=cmd_validate)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of profiles or site files",
-                                 description="Print a JSON Schema for editors (e.g. the YAML language server).")
-    schema.add_argument("kind", choices=["profile", "site"])
+    schema = commands.add_parser("schema", help="print the JSON Schema of profiles, site files, reports or receipts",
+                                 description="Print a JSON Schema for editors (e.g. the YAML language server); "
+                                             "saved reports and receipts are checked against theirs when read.")
+    schema.add_argument("kind", choices=["profile", "site", "report", "receipt"])
     schema.set_defaults(func=cmd_schema)
 
     for module in EXTENSIONS:
@@ -206,7 +210,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                       deadline=args.deadline),
         udp_tries=args.udp_tries, strict=args.strict,
         egress=choose(args.family, args.source, args.interface, local_addresses()))
-    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor)
+    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor, table_view=args.table_view,
+                            no_color=args.no_color)
     outputs.check()  # an unwritable output is refused before any probe runs
     observer = None
     if sys.stderr.isatty() and not args.no_progress:

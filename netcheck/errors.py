@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# C0, DEL, C1 and the Unicode line separators: shown as escapes so that a message stays one line.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters and line breaks escaped (\\x0a), so it prints as one line."""
+    return text.translate(_CONTROLS)
+
 
 class NetcheckError(Exception):
     """Base of netcheck's own errors: netcheck itself could not do its job."""
@@ -22,7 +31,7 @@ class UsageError(NetcheckError):
         self.hint = hint
 
     def one_line(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return one_line(f"{self.message} ({self.hint})" if self.hint else self.message)
 
 
 class ConfigError(UsageError):
@@ -56,4 +65,4 @@ class ConfigError(UsageError):
         text += self.problem
         if self.expected:
             text += f" (expected {self.expected})"
-        return text
+        return one_line(text)

@@ -382,7 +382,11 @@ def _request(target: _Target, proxy: Proxy | None) -> bytes:
     ]
     if proxy and proxy.authorization:
         lines.append(f"Proxy-Authorization: {proxy.authorization}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii", "strict")
+    head = "\r\n".join(lines)
+    if not head.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in head.replace("\r\n", "")):
+        raise _Failure(Reason.PROTOCOL_ERROR, "refused to send a request with control characters or non-ASCII "
+                                              "bytes (from the URL or the proxy settings)")
+    return (head + "\r\n\r\n").encode("ascii")
 
 
 async def _resolve(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:

@@ -6,6 +6,7 @@ be pure functions of these values.
 
 from __future__ import annotations
 
+import collections
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -246,10 +247,9 @@ class Report:
         return Report(info=info, results=tuple(sorted(results, key=result_sort_key)), certificates=certificates)
 
     def counts(self) -> dict[str, int]:
-        counts = {status.value: 0 for status in Status}
-        for result in self.results:
-            counts[result.status.value] += 1
-        return counts
+        # Counter over the members, words once per status: Enum.value per result was most of its cost.
+        tally = collections.Counter(result.status for result in self.results)
+        return {status.value: tally[status] for status in Status}
 
     def verdict(self, strict: bool | None = None) -> Status:
         """fail if a required flow failed (or warned, when strict); error if netcheck failed; else pass.

@@ -6,7 +6,8 @@
   the target (os.replace), so a crash or a signal never leaves half a report;
 - `ReportOutputs` is the one writer of a scan's formats (scan, demo, report); `write_text_file`
   serves the files of diff, merge, the demo and listen's receipt (cert outputs use `write_atomic`);
-- whatever goes to stdout passes the terminal sanitiser (`stdout_text`, `for_terminal`);
+- whatever goes to stdout passes the terminal sanitiser (`stdout_text`; the table's renderer
+  sanitises each text itself);
 - `signals_deferred` lets a late Ctrl-C or SIGTERM wait until finished reports are written.
 """
 
@@ -19,10 +20,10 @@ import secrets
 import signal
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netcheck.errors import UsageError
 from netcheck.messages import say
@@ -80,6 +81,15 @@ def _create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
+def is_folder(path: str | Path) -> bool:
+    """Whether `path` names an existing folder; a name the system cannot even look up (too long,
+    NUL) is not one, and check_target then refuses it in one line."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
     """Refuse, before any work, a file target that cannot be written.
 
@@ -92,6 +102,8 @@ def check_target(target: Path, label: str, *, exclusive: bool = False) -> None:
         info = os.stat(target)
     except FileNotFoundError:
         info = None
+    except ValueError:  # an embedded NUL
+        raise UsageError(f"{where}: not a usable file name", hint="choose another output") from None
     except OSError as exc:
         raise UsageError(f"{where}: {_reason(exc)}", hint="choose another output") from None
     if info is not None:
@@ -187,47 +199,9 @@ def write_stdout(text: str) -> None:
     sys.stdout.write(stdout_text(text))
 
 
-def _shown(value: Any) -> Any:
-    """Every string in a value (nested mappings and sequences included) through terminal_text."""
-    if isinstance(value, str):
-        return terminal_text(value)
-    if isinstance(value, Mapping):
-        return {_shown(key): _shown(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_shown(item) for item in value]
-    return value
-
-
-def for_terminal(report: Report) -> Report:
-    """The report as a terminal may show it: every text a renderer could print already sanitised,
-    so even the colored table (whose own escape sequences cannot be filtered afterwards) carries
-    no escape sequence from the data. terminal_text is idempotent: renderers may apply it again."""
-    info = report.info
-    texts = ("version", "run_id", "host_name", "profile", "role", "site", "site_file", "started", "finished")
-    info_texts: dict[str, Any] = {name: _shown(getattr(info, name)) for name in texts}
-    info = replace(info, host_addresses=tuple(_shown(list(info.host_addresses))), **info_texts)
-    results = []
-    for result in report.results:
-        flow = result.flow
-        fields = ("id", "purpose", "protocol", "transport", "peer", "host", "probe", "role", "source",
-                  "destination", "note")
-        flow_texts: dict[str, Any] = {name: _shown(getattr(flow, name)) for name in fields}
-        shown_flow = replace(flow, **flow_texts)
-        results.append(replace(result, flow=shown_flow, detail=_shown(result.detail), address=_shown(result.address)))
-    certificates = None if report.certificates is None else _shown(report.certificates)
-    return replace(report, info=info, results=tuple(results), certificates=certificates)
-
-
 def nagios_on_stdout(formats: Sequence[str], output: str | None) -> bool:
     """The nagios line owns stdout unless the table is there too, or -o names a file for it alone."""
     return "nagios" in formats and "table" not in formats and (output in (None, "-") or len(formats) > 1)
-
-
-def _terminal_width() -> int:
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns
-    except OSError:
-        return 160
 
 
 def _file_name_part(text: str) -> str:
@@ -246,6 +220,8 @@ class ReportOutputs:
     formats: tuple[str, ...]
     output: str | None
     vendor: str | None = None  # firewall-request as rules in this vendor's syntax instead of CSV
+    table_view: str | None = None  # "all", "summary", or None: chosen by the report's size (table_cli)
+    no_color: bool = False  # --no-color
 
     @property
     def nagios_on_stdout(self) -> bool:
@@ -262,7 +238,7 @@ class ReportOutputs:
         output = self.output
         if not output or output == "-" or len(self.file_formats) != 1:
             return None
-        if output.endswith("/") or Path(output).is_dir():
+        if output.endswith("/") or is_folder(output):
             return None
         return Path(output)
 
@@ -292,13 +268,14 @@ class ReportOutputs:
 
         Returns whether the nagios line went to stdout: the caller then exits with the plugin's codes."""
         from netcheck.render import FIREWALL_VENDORS, FORMATS
-        from netcheck.render.terminal import render_terminal, summary_line
+        from netcheck.render.terminal import summary_line
 
         if "table" in self.formats:
-            color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-            table = render_terminal(for_terminal(report), color=color, width=max(120, _terminal_width()))
-            # With color the table carries its own escape sequences; without, nothing raw may pass.
-            sys.stdout.write(table if color else stdout_text(table))
+            # The renderer passes every text of the report through terminal_text itself (fuzzed in
+            # tests/fuzz/test_fuzz_table_layout.py); its only escape sequences are its own colours.
+            from netcheck.table_cli import write_table
+
+            write_table(report, self.table_view, self.no_color)
         for name in self.file_formats:
             fmt = FIREWALL_VENDORS[self.vendor] if self.vendor and name == "firewall-request" else FORMATS[name]
             text = fmt.renderer()(report)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from netcheck.addresses import is_ip
+from netcheck import values
 from netcheck.errors import UsageError
+from netcheck.inputs import CAP_PROFILE, CAP_SITE
 from netcheck.model import Direction, Port, PortRange
 from netcheck.probes import OptionSpec, ProbeKind, load_all
 from netcheck.yamldoc import PathKey, YamlDoc, load_yaml
@@ -35,9 +36,11 @@ DOC_RELEASES = ("2021", "later", "current")
 URL_PEERS = frozenset({"crl", "proxy"})
 URL_DEFAULT_PORTS = {"http": 80, "https": 443}
 PROXY_DEFAULT_PORT = 3128
-FLOW_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-PEER_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
-HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Matched whole (fullmatch): with `$` a trailing newline would pass.
+FLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+PEER_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Free text (descriptions, notes) may span lines; no other control characters anywhere.
+TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 # Option names that would hold a secret: the site file may only name an environment variable.
 SECRET_WORDS = ("password", "passwd", "community", "passphrase", "secret", "auth_key", "priv_key", "token")
 
@@ -138,12 +141,19 @@ def resolve_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> 
         return builtins[f"current/{name_or_path}"]
     if name_or_path.startswith("2021/") and name_or_path[5:] in builtins:
         return builtins[name_or_path[5:]]
-    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).exists():
+    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")) or _exists(name_or_path):
         return Path(name_or_path)
     raise UsageError(
         f"unknown profile '{name_or_path}'",
         hint=f"built-in profiles: {', '.join(builtins) or 'none found'}; or give a path to a YAML file",
     )
+
+
+def _exists(name: str) -> bool:
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):  # a name too long for the file system, or holding NUL: not a file
+        return False
 
 
 # ---------------------------------------------------------------- shared checks
@@ -186,8 +196,19 @@ def _string(doc: YamlDoc, path: PathKey, value: Any, *, pattern: re.Pattern[str]
             expected: str = "a non-empty string") -> str:
     if not isinstance(value, str) or not value.strip():
         raise doc.error(path, f"is {_kind(value)}", expected=expected)
-    if pattern and not pattern.match(value):
-        raise doc.error(path, f"{value!r} is not valid", expected=expected)
+    if pattern and not pattern.fullmatch(value):
+        raise doc.error(path, f"{values.describe(value)} is not valid", expected=expected)
+    if values.has_control(value):
+        raise doc.error(path, f"{values.describe(value)} holds a control character", expected=expected)
+    return value
+
+
+def _free_text(doc: YamlDoc, path: PathKey, value: Any) -> str:
+    """A description or note: any text (several lines allowed), but no other control characters."""
+    if not isinstance(value, str):
+        raise doc.error(path, f"is {_kind(value)}", expected="a string")
+    if TEXT_CONTROL.search(value):
+        raise doc.error(path, "holds a control character", expected="text (line breaks allowed)")
     return value
 
 
@@ -210,14 +231,8 @@ def parse_port(doc: YamlDoc, path: PathKey, value: Any, *, allow_range: bool = T
 
 
 def is_valid_host(text: str) -> bool:
-    """An IP address or an RFC 1123 host name (whose last label is not all digits)."""
-    if is_ip(text):
-        return True
-    name = text[:-1] if text.endswith(".") else text
-    if not name or len(name) > 253:
-        return False
-    labels = name.split(".")
-    return all(HOST_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    """An IP address or an RFC 1123 host name (whose last label is not all digits), in ASCII."""
+    return values.is_host(text)
 
 
 def _check_options(
@@ -240,6 +255,16 @@ def _check_options(
         if not ok:
             wanted = " or ".join(t.__name__ for t in types)
             raise doc.error((*path, key), f"is {_kind(value)}", expected=f"{wanted}: {spec.help}")
+        if spec.secret_env or lowered.endswith("_env"):
+            problem = values.env_name(value)
+        elif spec.check is not None:
+            problem = spec.check(value)
+        elif isinstance(value, str) and values.has_control(value):
+            problem = f"{values.describe(value)} holds a control character"
+        else:
+            problem = None
+        if problem:
+            raise doc.error((*path, key), problem, expected=spec.help)
     return mapping
 
 
@@ -259,7 +284,7 @@ FLOW_REQUIRED = ("id", "purpose", "protocol", "transport", "port", "direction", 
 
 def load_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Profile:
     path = resolve_profile(name_or_path, generation)
-    profile = profile_from_doc(load_yaml(path, PROFILE_EXPECTED))
+    profile = profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE))
     return replace(profile, generation=generation_of(path))
 
 
@@ -269,9 +294,7 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     _check_keys(doc, (), top, ("name", "role", "description", "flows"), ("name", "role", "flows"))
     name = _string(doc, ("name",), top["name"])
     role = _string(doc, ("role",), top["role"], pattern=PEER_KEY, expected="a role such as sensor")
-    description = top.get("description") or ""
-    if not isinstance(description, str):
-        raise doc.error(("description",), f"is {_kind(description)}", expected="a string")
+    description = _free_text(doc, ("description",), top.get("description") or "")
     raw_flows = top["flows"]
     if not isinstance(raw_flows, list) or not raw_flows:
         raise doc.error(("flows",), f"is {_kind(raw_flows)}", expected="a non-empty list of flows")
@@ -322,8 +345,8 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
         value = entry.get(key, "")
         if key in FLOW_REQUIRED:
             _string(doc, (*path, key), value)
-        elif not isinstance(value, str):
-            raise doc.error((*path, key), f"is {_kind(value)}", expected="a string")
+        else:
+            _free_text(doc, (*path, key), value)
         texts[key] = value.strip()
     options = _check_options(doc, (*path, "options"), entry.get("options", {}), kind.options, f"probe {probe}")
     return FlowSpec(
@@ -353,7 +376,7 @@ SITE_KEYS = ("name", "description", "peers", "ports", "settings", "certificates"
 
 def load_site(path: str | os.PathLike[str], profile: Profile | None = None) -> Site:
     """A site file, validated against `profile` when given."""
-    return site_from_doc(load_yaml(Path(path), SITE_EXPECTED), profile)
+    return site_from_doc(load_yaml(Path(path), SITE_EXPECTED, CAP_SITE), profile)
 
 
 def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
@@ -362,9 +385,7 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     top = _require_mapping(doc, (), doc.data, SITE_EXPECTED)
     _check_keys(doc, (), top, SITE_KEYS, ("name", "peers"))
     name = _string(doc, ("name",), top["name"])
-    description = top.get("description") or ""
-    if not isinstance(description, str):
-        raise doc.error(("description",), f"is {_kind(description)}", expected="a string")
+    description = _free_text(doc, ("description",), top.get("description") or "")
 
     known_peers = list(STANDARD_PEERS)
     if profile:
@@ -411,6 +432,10 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
                             expected="http://host:port")
     extra = {key: top[key] for key in top
              if key not in ("name", "description", "peers", "ports", "settings", "endpoints")}
+    if "certificates" in extra:  # checked now, so that `validate` refuses what `scan` would
+        from netcheck.certs.site import parse_certificates_section
+
+        parse_certificates_section(extra["certificates"], Path(doc.source))
     return Site(name, description.strip(), peers, ports, settings, extra, doc.source)
 
 
@@ -434,7 +459,7 @@ def _known_flows(profile: Profile | None) -> _FlowIndex:
     index = _FlowIndex()
     for path in builtin_profiles().values():
         if profile is None or Path(profile.path).resolve() != path.resolve():
-            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED)))
+            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE)))
     if profile:
         index.add(profile)
     return index
@@ -481,6 +506,9 @@ def _peer_url(doc: YamlDoc, path: PathKey, peer: str, item: Any) -> str:
     example = "http://crl.example.com/root.crl" if peer == "crl" else "http://proxy.example.com:3128"
     if not isinstance(item, str):
         raise doc.error(path, f"is {_kind(item)}", expected=f"a URL such as {example}")
+    if values.WIRE_TEXT.fullmatch(item.strip()) is None or " " in item.strip():
+        raise doc.error(path, f"{values.describe(item)} is not a valid URL",
+                        expected=f"printable ASCII without spaces (percent-encode the rest), such as {example}")
     parts = urlsplit(item.strip())
     try:
         port = parts.port
@@ -488,6 +516,9 @@ def _peer_url(doc: YamlDoc, path: PathKey, peer: str, item: Any) -> str:
         raise doc.error(path, f"'{item}' has an invalid port", expected="a port 1-65535") from None
     if parts.scheme not in URL_DEFAULT_PORTS or not parts.hostname or not is_valid_host(parts.hostname):
         raise doc.error(path, f"'{item}' is not a valid URL", expected=f"a URL such as {example}")
+    if peer == "crl" and parts.scheme != "http":
+        raise doc.error(path, f"'{item}' is not an http:// URL",
+                        expected="an http:// URL: CRLs are fetched over plain HTTP, as the appliance does")
     if port == 0:
         raise doc.error(path, f"'{item}' has an invalid port", expected="a port 1-65535")
     if peer == "proxy" and (parts.username or parts.password):
@@ -508,7 +539,7 @@ def url_port(url: str, peer: str) -> int:
 
 def load_any(path: Path) -> Profile | Site:
     """`netcheck validate`: decide by content whether `path` is a profile or a site file."""
-    doc = load_yaml(path, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
+    doc = load_yaml(path, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}", max(CAP_PROFILE, CAP_SITE))
     _require_mapping(doc, (), doc.data, f"{PROFILE_EXPECTED}, or {SITE_EXPECTED}")
     if isinstance(doc.data, dict) and "flows" in doc.data:
         return profile_from_doc(doc)

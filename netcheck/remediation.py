@@ -13,6 +13,7 @@ Evidence read here (all optional):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +55,11 @@ def source_addresses(info: RunInfo, destination: str | None = None) -> tuple[str
     destination is loopback itself; when the destination is an address, only the
     addresses of its family are kept.
     """
+    return _source_addresses(tuple(info.host_addresses), destination)
+
+
+@functools.lru_cache(maxsize=4096)  # a 50,000-flow report asks this for every failed flow
+def _source_addresses(host_addresses: tuple[str, ...], destination: str | None) -> tuple[str, ...]:
     family: int | None = None
     loopback = False
     if destination:
@@ -63,7 +69,7 @@ def source_addresses(info: RunInfo, destination: str | None = None) -> tuple[str
         except ValueError:
             pass
     chosen = []
-    for address in info.host_addresses:
+    for address in host_addresses:
         if not _usable(address):
             continue
         ip = ipaddress.ip_address(address.split("%")[0])

@@ -8,12 +8,13 @@ Exit codes: report and merge 0 once written; diff 1 when a flow got worse, else 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netcheck.errors import ConfigError, UsageError
+from netcheck.errors import UsageError
 from netcheck.messages import say
+from netcheck.outputs import is_folder
 
 if TYPE_CHECKING:
     from netcheck.model import Report
@@ -55,6 +56,9 @@ def add_parser(commands: Any) -> None:
     report.add_argument("--output", "-o", help="file for a single format, or a folder (default: reports/); "
                                                "'-' for stdout")
     add_vendor_option(report)
+    from netcheck.table_cli import add_table_options
+
+    add_table_options(report)
     report.set_defaults(func=cmd_report)
 
     diff = commands.add_parser(
@@ -84,63 +88,15 @@ def add_parser(commands: Any) -> None:
 
 def load_report(path: Path) -> Report:
     """A saved report, or a one-line ConfigError saying why it cannot be used."""
-    from netcheck.serialize import loads
+    from netcheck.serialize import load
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "is a folder, not a report file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not a text file", expected="a JSON report") from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
-    report = loads(text, str(path))
-    _check_types(report, path)
-    return report
-
-
-_TEXT_FIELDS = ("id", "purpose", "protocol", "transport", "peer", "host", "probe", "role", "source", "destination",
-                "note")
-_JSON_NAMES = {"id": "flow", "host": "destination", "source": "documented_source",
-               "destination": "documented_destination"}
-
-
-def _check_types(report: Report, path: Path) -> None:
-    """serialize.loads checks the structure; a hand-edited file can still carry wrong types."""
-    info = report.info
-    for name in ("version", "run_id", "host_name", "profile", "role", "site", "site_file", "started", "finished"):
-        if not isinstance(getattr(info, name), str):
-            raise ConfigError(path, f"malformed report: run field {name} is not text")
-    if not all(isinstance(a, str) for a in info.host_addresses) or not isinstance(info.options, Mapping):
-        raise ConfigError(path, "malformed report: run.host.addresses or run.options has the wrong type")
-    for index, result in enumerate(report.results):
-        where = f"results[{index}]"
-        flow = result.flow
-        for name in _TEXT_FIELDS:
-            if not isinstance(getattr(flow, name), str):
-                raise ConfigError(path, f"malformed report: {_JSON_NAMES.get(name, name)} is not text", key=where)
-        checks = (
-            (isinstance(result.detail, str), "detail is not text"),
-            (result.address is None or isinstance(result.address, str), "address is not text or null"),
-            (result.latency_ms is None or (isinstance(result.latency_ms, int | float)
-                                           and not isinstance(result.latency_ms, bool)),
-             "latency_ms is not a number or null"),
-            (isinstance(result.evidence, Mapping), "evidence is not an object"),
-            (isinstance(flow.options, Mapping), "options is not an object"),
-            (isinstance(flow.required, bool), "required is not true/false"),
-            (not isinstance(flow.port, bool), "port is not a number"),
-        )
-        for ok, problem in checks:
-            if not ok:
-                raise ConfigError(path, f"malformed report: {problem}", key=where)
+    return load(path)
 
 
 # ---------------------------------------------------------------- writing
 
 def _single_target(output: str | None, single: bool) -> Path | None:
-    if output and output != "-" and single and not Path(output).is_dir() and not output.endswith("/"):
+    if output and output != "-" and single and not is_folder(output) and not output.endswith("/"):
         return Path(output)
     return None
 
@@ -178,7 +134,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from netcheck.outputs import ReportOutputs
 
     check_formats(args.format, args.output, args.vendor)
-    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor)
+    outputs = ReportOutputs(tuple(args.format), args.output, args.vendor, table_view=getattr(args, "table_view", None),
+                            no_color=getattr(args, "no_color", False))
     outputs.check()  # an unwritable output is refused before any work
     report = load_report(args.result)
     if args.receipt:
@@ -196,7 +153,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from netcheck.render.diff import DIFF_FORMATS, diff_reports
 
     if args.output and args.output != "-":
-        if Path(args.output).is_dir():
+        if is_folder(args.output):
             raise UsageError(f"--output {args.output} is a folder; the diff needs a file name")
         _check_output(args.output, True, f"{args.format} diff")
     old, new = load_report(args.old), load_report(args.new)

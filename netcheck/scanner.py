@@ -83,7 +83,10 @@ def site_certificates(site: Site, env: Mapping[str, str]) -> SiteCertificates | 
 def with_crl_urls(site: Site, urls: Sequence[str]) -> Site:
     """The site with its certificates' CRL distribution points added to the crl peer, so the
     scan tests the firewall path to exactly the CRLs the appliances will fetch."""
-    merged = tuple(dict.fromkeys([*site.peers.get("crl", ()), *urls]))
+    from netcheck.values import is_http_url
+
+    # Only URLs the site file itself could name: `netcheck cert` reports the others (https, odd bytes).
+    merged = tuple(dict.fromkeys([*site.peers.get("crl", ()), *(url for url in urls if is_http_url(url))]))
     return replace(site, peers={**site.peers, "crl": merged})
 
 

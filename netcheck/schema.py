@@ -17,6 +17,7 @@ from netcheck.profiles import (
     STANDARD_PEERS,
     URL_PEERS,
 )
+from netcheck.saved_schemas import receipt_schema, report_schema
 
 BASE = "https://netcheck.invalid/schema"
 PORT: dict[str, Any] = {
@@ -95,6 +96,8 @@ def site_schema() -> dict[str, Any]:
     peers: dict[str, Any] = {}
     for peer in STANDARD_PEERS:
         item = url if peer in URL_PEERS else host
+        if peer == "crl":
+            item = {**url, "pattern": "^http://", "description": "an http:// URL (CRLs are fetched over plain HTTP)"}
         peers[peer] = {"oneOf": [item, {"type": "array", "items": item}, {"type": "null"}]}
     properties: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1},
@@ -120,7 +123,7 @@ def site_schema() -> dict[str, Any]:
     }
 
 
-SCHEMAS = {"profile": profile_schema, "site": site_schema}
+SCHEMAS = {"profile": profile_schema, "site": site_schema, "report": report_schema, "receipt": receipt_schema}
 
 
 def schema_text(name: str) -> str:

@@ -1,7 +1,20 @@
-"""Load YAML while remembering the line of every key, so errors can name it."""
+"""Load YAML within limits while remembering the line of every key, so errors can name it.
+
+The document is built from the parser's events by an explicit stack, not by PyYAML's
+recursive composer and constructor, so that hostile files are refused in linear time:
+- only the plain scalar types (str, int, float, bool, null) and plain mappings and lists;
+  any other tag (!!timestamp, !!binary, !!set, !custom, ...) is refused, and a date written
+  without a tag stays text;
+- nesting depth, alias uses and the size of the document after alias expansion are capped
+  (a 500-byte "billion laughs" is refused at once), and a recursive alias is refused;
+- merge keys (`<<:`) are refused rather than half supported;
+- integers stay within 64 bits, floats are finite.
+Every refusal is one ConfigError (one line, exit 2) naming the file, the line and the key.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,14 +22,42 @@ from typing import Any
 import yaml
 
 from netcheck.errors import ConfigError
+from netcheck.inputs import CAP_SITE, read_text
 
 PathKey = tuple[str | int, ...]
 
-# Builds scalars exactly as yaml.safe_load would (ints, bools, null, ...).
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # libyaml's parser is ~20x faster on large profiles and keeps the same line marks.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR_TAG = "tag:yaml.org,2002:str"
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + name for name in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
+# Implicit resolvers netcheck does not want: a date stays text, '=' is just a string.
+_DROPPED_RESOLVERS = {_TAG + "timestamp", _TAG + "value"}
+
+MAX_DEPTH = 64  # a profile nests 5 levels deep
+MAX_NODES = 200_000  # values after alias expansion; a large fleet site file has a few thousand
+MAX_ALIASES = 1_000
+MAX_INT_TEXT = 40  # characters of an integer literal (2**63 has 19 digits; underscores, 0x, sign)
+INT_LIMIT = 2**63
+SCALARS = "plain strings, numbers, true/false or null"
+
+
+class _Loader(_BASE_LOADER):
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
+        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+    }
+
+
+# Builds scalars exactly as yaml.safe_load would (ints in 0x/0o/1_000 forms, bools, null, ...).
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_BUILDERS = {
+    _INT: _CONSTRUCTOR.construct_yaml_int,
+    _FLOAT: _CONSTRUCTOR.construct_yaml_float,
+    _BOOL: _CONSTRUCTOR.construct_yaml_bool,
+    _NULL: _CONSTRUCTOR.construct_yaml_null,
+}
+_TYPE_NAMES = {_INT: "an integer", _FLOAT: "a number", _BOOL: "true or false", _NULL: "null"}
 
 
 def dotted(path: PathKey) -> str:
@@ -48,73 +89,203 @@ class YamlDoc:
         )
 
 
-def read_text(path: Path, what: str) -> str:
-    """The file's text, or a ConfigError that says what was wrong with it."""
-    if not path.exists():
-        raise ConfigError(path, "no such file", expected=what)
-    if path.is_dir():
-        raise ConfigError(path, "is a directory", expected=what)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror}", expected=what) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, f"not UTF-8 text (byte {exc.start})", expected=what) from None
-
-
-def load_yaml(path: Path, what: str) -> YamlDoc:
-    """Parse `path`; `what` names the expected content for error messages."""
-    return parse_yaml(read_text(path, what), str(path), what)
+def load_yaml(path: Path, what: str, cap: int = CAP_SITE) -> YamlDoc:
+    """Parse `path` (a regular file of at most `cap` bytes); `what` names the expected content."""
+    return parse_yaml(read_text(path, what, cap), str(path), what)
 
 
 def parse_yaml(text: str, source: str, what: str) -> YamlDoc:
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ConfigError(source, "contains a NUL byte", line=text.count("\n", 0, nul) + 1, expected=what)
+    builder = _Builder(source)
     try:
-        node = yaml.compose(text, Loader=_LOADER)
+        data = builder.build(_Loader(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(source, f"invalid YAML: {problem}", line=line) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(source, f"invalid YAML: {exc.reason} (character {exc.position})", expected=what) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(source, f"invalid YAML: {exc}") from None
-    if node is None:
+        raise ConfigError(source, f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}") from None
+    if data is None:
         raise ConfigError(source, "file is empty", expected=what)
-    lines: dict[PathKey, int] = {}
-    data = _convert(node, (), lines, source)
-    return YamlDoc(source, data, lines)
+    return YamlDoc(source, data, builder.lines)
 
 
-def _convert(node: yaml.Node, path: PathKey, lines: dict[PathKey, int], source: str) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node, source)
-            if not isinstance(key, str):
-                raise ConfigError(
-                    source, f"key {key!r} is not a string", key=dotted(path) or None,
-                    line=key_node.start_mark.line + 1,
-                )
-            if key in result:
-                raise ConfigError(
-                    source, "duplicate key", key=dotted((*path, key)), line=key_node.start_mark.line + 1
-                )
-            result[key] = _convert(value_node, (*path, key), lines, source)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+@dataclass
+class _Open:
+    """A mapping or list being built: its value, path, anchor, and the pending mapping key."""
+
+    value: dict[str, Any] | list[Any]
+    path: PathKey
+    anchor: str | None
+    size: int = 1
+    key: str | None = None
+    key_line: int = 0
+
+
+class _Builder:
+    """Plain data from parser events, with every limit checked as the events arrive."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[PathKey, int] = {}
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
+        self.open_anchors: set[str] = set()
+        self.nodes = 0
+        self.aliases = 0
+
+    def fail(self, problem: str, line: int, path: PathKey = (), expected: str | None = None) -> ConfigError:
+        return ConfigError(self.source, problem, key=dotted(path) or None, line=line, expected=expected)
+
+    def build(self, loader: Any) -> Any:
+        stack: list[_Open] = []
+        result: Any = None
+        documents = 0
+        try:
+            while loader.check_event():
+                event = loader.get_event()
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                if isinstance(event, yaml.DocumentStartEvent):
+                    documents += 1
+                    if documents > 1:
+                        raise self.fail("more than one YAML document", line, expected="a single document")
+                    continue
+                if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+                    continue
+                if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                    done = stack.pop()
+                    if done.anchor is not None:
+                        self.anchors[done.anchor] = (done.value, done.size)
+                        self.open_anchors.discard(done.anchor)
+                    if stack:
+                        self._add(stack, done.value, done.size, line)
+                    else:
+                        result = done.value
+                    continue
+                path = self._child_path(stack)
+                value: Any
+                if isinstance(event, yaml.AliasEvent):
+                    value, size = self._alias(str(event.anchor), line, path)
+                elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                    if stack and isinstance(stack[-1].value, dict) and stack[-1].key is None:
+                        raise self.fail("a mapping or list cannot be a key", line, stack[-1].path)
+                    self._collection_tag(event, loader, line, path)
+                    if len(stack) >= MAX_DEPTH:
+                        raise self.fail(f"nested deeper than {MAX_DEPTH} levels", line, path)
+                    self._count(1, line, path)
+                    value = {} if isinstance(event, yaml.MappingStartEvent) else []
+                    if stack and isinstance(stack[-1].value, dict):
+                        self.lines[path] = stack[-1].key_line
+                    else:
+                        self.lines[path] = line
+                    if event.anchor is not None:
+                        self.open_anchors.add(event.anchor)
+                    stack.append(_Open(value, path, event.anchor))
+                    continue
+                else:
+                    value = self._scalar(event, loader, line, path)
+                    size = 1
+                    self._count(1, line, path)
+                    if event.anchor is not None:
+                        self.anchors[event.anchor] = (value, 1)
+                if stack:
+                    self._add(stack, value, size, line)
+                else:
+                    result = value
+                    self.lines[()] = line
+        finally:
+            loader.dispose()
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, index), lines, source) for index, item in enumerate(node.value)]
-    return _scalar(node, source)
+
+    def _child_path(self, stack: list[_Open]) -> PathKey:
+        if not stack:
+            return ()
+        top = stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        return (*top.path, top.key) if top.key is not None else top.path
+
+    def _add(self, stack: list[_Open], value: Any, size: int, line: int) -> None:
+        top = stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            self.lines.setdefault((*top.path, len(top.value)), line)
+            top.value.append(value)
+            return
+        if top.key is None:  # this value is a key
+            if not isinstance(value, str):
+                raise self.fail(f"key {value!r} is not a string", line, top.path, expected="text keys")
+            if value in top.value:
+                raise self.fail("duplicate key", line, (*top.path, value))
+            top.key, top.key_line = value, line
+            self.lines[(*top.path, value)] = line
+            return
+        top.value[top.key] = value
+        self.lines[(*top.path, top.key)] = top.key_line
+        top.key = None
+
+    def _count(self, size: int, line: int, path: PathKey) -> None:
+        self.nodes += size
+        if self.nodes > MAX_NODES:
+            raise self.fail(f"more than {MAX_NODES} values once aliases are expanded", line, path,
+                            expected="a site or profile file without alias bombs")
+
+    def _alias(self, anchor: str, line: int, path: PathKey) -> tuple[Any, int]:
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            raise self.fail(f"more than {MAX_ALIASES} aliases", line, path)
+        if anchor in self.open_anchors:
+            raise self.fail(f"recursive alias *{anchor} (it refers to itself)", line, path,
+                            expected="an alias to a finished value")
+        if anchor not in self.anchors:
+            raise self.fail(f"alias *{anchor} names no anchor", line, path)
+        value, size = self.anchors[anchor]
+        self._count(size, line, path)
+        return value, size
+
+    def _collection_tag(self, event: Any, loader: Any, line: int, path: PathKey) -> None:
+        tag = event.tag
+        expected = _MAP if isinstance(event, yaml.MappingStartEvent) else _SEQ
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.MappingNode if expected == _MAP else yaml.SequenceNode, None, event.implicit)
+        if tag != expected:
+            raise self.fail(f"tag {_short(tag)} is not allowed", line, path, expected="plain mappings and lists")
+
+    def _scalar(self, event: Any, loader: Any, line: int, path: PathKey) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == _STR:
+            return event.value
+        if tag == _MERGE:
+            raise self.fail("merge keys (<<) are not supported", line, path, expected="the keys written out")
+        builder = _BUILDERS.get(tag)
+        if builder is None:
+            raise self.fail(f"tag {_short(tag)} is not allowed", line, path, expected=SCALARS)
+        if tag == _INT and len(event.value) > MAX_INT_TEXT:
+            raise self.fail(f"an integer of {len(event.value)} characters", line, path,
+                            expected="an integer between -2^63 and 2^63")
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+        try:
+            value = builder(node)
+        except Exception:  # the constructors raise ValueError, KeyError, ...: all mean "not that type"
+            raise self.fail(f"{_short_value(event.value)} is not {_TYPE_NAMES[tag]}", line, path,
+                            expected=_TYPE_NAMES[tag]) from None
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT < value < INT_LIMIT:
+            raise self.fail("integer out of range", line, path, expected="an integer between -2^63 and 2^63")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"{_short_value(event.value)} is not a finite number", line, path,
+                            expected="a finite number")
+        return value
 
 
-def _scalar(node: yaml.Node, source: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(source, "a mapping or list cannot be a key", line=node.start_mark.line + 1)
-    if node.tag == _STR_TAG:  # most scalars: skip the constructor's dispatch (large profiles)
-        return node.value
-    try:
-        return _CONSTRUCTOR.construct_object(node)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, f"invalid value: {exc}", line=node.start_mark.line + 1) from None
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
+def _short_value(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")

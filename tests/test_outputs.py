@@ -37,7 +37,8 @@ def one_line_refusal(done: subprocess.CompletedProcess[str]) -> str:
 
 # ---------------------------------------------------------------- refused before the work
 
-@pytest.mark.parametrize("target", ["/proc/r.json", "/sys/r.json", "/dev/null", "{tmp}/afile/r.json"])
+@pytest.mark.parametrize("target", ["/proc/r.json", "/sys/r.json", "/dev/null", "{tmp}/afile/r.json",
+                                    "{tmp}/" + "n" * 300 + ".json", "{tmp}/" + "d" * 300 + "/"])
 def test_scan_refuses_an_unwritable_output_before_probing(tmp_path: Path, target: str) -> None:
     # Given a peer that accepts and stays silent (its probe would take the whole 30 s timeout)
     (tmp_path / "afile").write_text("a file, not a folder")
@@ -54,7 +55,7 @@ def test_scan_refuses_an_unwritable_output_before_probing(tmp_path: Path, target
         # Then it is refused in one line, at once, and the peer never saw a connection
         err = one_line_refusal(done)
         assert time.monotonic() - started < 10
-        assert "cannot write the json report" in err
+        assert "cannot write the json report" in err or "cannot write the reports" in err
         with pytest.raises(TimeoutError):
             silent.accept()
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)  # never replaced by a file

@@ -41,11 +41,11 @@ class ApplianceCert:
 
 
 def load_site_certificates(path: Path) -> list[ApplianceCert]:
-    """Read the site file itself (through the site-file loader and its limits) and return
-    its certificates section."""
-    from netcheck.yamldoc import load_yaml  # only site mode needs YAML
+    """Read the site file itself and return its certificates section."""
+    from netcheck.inputs import CAP_SITE
+    from netcheck.yamldoc import load_yaml
 
-    document = load_yaml(path, "a site YAML file").data
+    document = load_yaml(path, "a site YAML file", CAP_SITE).data
     if not isinstance(document, Mapping):
         raise ConfigError(path, "the site file is not a mapping", expected="keys such as site:, hosts:, certificates:")
     if "certificates" not in document:
@@ -78,7 +78,7 @@ def _entry(name: str, value: object, base: Path, source: str) -> ApplianceCert:
     if "crt" not in value:
         raise ConfigError(source, "crt is missing", key=where, expected="the path of the appliance's certificate")
     pass_env = value.get("pass_env")
-    if pass_env is not None and not (isinstance(pass_env, str) and _ENV_NAME.match(pass_env)):
+    if pass_env is not None and not (isinstance(pass_env, str) and _ENV_NAME.fullmatch(pass_env)):
         raise ConfigError(
             source,
             "must name an environment variable",

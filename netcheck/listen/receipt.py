@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,6 +19,7 @@ from netcheck.listen.server import Listener
 from netcheck.model import Reason, Report, Result, Status
 
 SCHEMA = "netcheck.receipt/1"
+EXPECTED = f"a listener receipt (JSON, schema {SCHEMA})"
 
 
 def receipt_dict(listener: Listener, *, listener_id: str, host: str, profile: str, role: str, site: str,
@@ -52,22 +54,38 @@ def write_receipt(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def load_receipt(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the receipt: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    """A receipt file through the one input gate, held to schema/receipt.schema.json."""
+    from netcheck.inputs import CAP_RECEIPT
+    from netcheck.jsonload import load_json
+
+    data = load_json(path, EXPECTED, CAP_RECEIPT)
     check_receipt(data, str(path))
     return data
 
 
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    from netcheck.saved_schemas import receipt_schema
+
+    return receipt_schema()
+
+
 def check_receipt(data: Any, source: str) -> None:
+    """ConfigError unless `data` is a receipt that follows its published schema."""
+    from netcheck.jsonload import check_schema
+
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(source, f"not a listener receipt (schema {found!r})", expected=f"schema {SCHEMA}")
-    listener = data.get("listener")
-    if not isinstance(listener, dict) or not isinstance(data.get("probes"), list) \
+        raise ConfigError(source, f"not a listener receipt (schema {str(found)[:40]!r})", expected=f"schema {SCHEMA}")
+    check_schema(data, _schema(), source)
+
+
+def _check_shape(data: Any, source: str) -> None:
+    """The little join_receipt relies on (receipts read from files passed check_receipt already)."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(source, f"not a listener receipt (schema {str(found)[:40]!r})", expected=f"schema {SCHEMA}")
+    if not isinstance(data.get("listener"), dict) or not isinstance(data.get("probes"), list) \
             or not isinstance(data.get("endpoints"), list):
         raise ConfigError(source, "malformed receipt", expected="listener, endpoints and probes")
 
@@ -101,7 +119,7 @@ def join_receipt(report: Report, receipt: Mapping[str, Any]) -> Report:
     - handshake without echo, on a port the listener found in use: the real service answered (pass).
     Raises ConfigError when the receipt does not cover the scan's time.
     """
-    check_receipt(receipt, "receipt")
+    _check_shape(receipt, "receipt")
     meta = receipt["listener"]
     started, finished = str(meta.get("started", "")), str(meta.get("finished", "") or "9999")
     if started > report.info.finished or finished < report.info.started:

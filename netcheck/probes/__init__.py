@@ -8,6 +8,7 @@ cryptography) inside functions so that start-up stays fast.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -74,11 +75,18 @@ JudgeFunc = Callable[[Flow, Observation], Status]
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """One option a probe accepts from a profile flow's `options` or the site's `settings`."""
+    """One option a probe accepts from a profile flow's `options` or the site's `settings`.
+
+    type        the YAML types accepted
+    help        what the option means (error messages, the JSON Schema)
+    secret_env  the value names an environment variable holding a secret (checked as such a name)
+    check       content rule beyond the type (netcheck.values): None when fine, else what is wrong
+    """
 
     type: type | tuple[type, ...]
     help: str
-    secret_env: bool = False  # the value names an environment variable holding a secret
+    secret_env: bool = False
+    check: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ def register(
             raise RuntimeError(f"probe kind {name!r} registered twice")
         REGISTRY[name] = ProbeKind(
             name=name,
-            observe=observe,
+            observe=_refusing_unsafe_settings(observe),
             judge=judge,
             transports=frozenset(transports),
             options=dict(options or {}),
@@ -137,6 +145,21 @@ def register(
         return observe
 
     return decorate
+
+
+def _refusing_unsafe_settings(observe: ObserveFunc) -> ObserveFunc:
+    """A probe that met a setting it must not send (values.wire_text) ends as an error result
+    naming the setting, never as a crash and never with the bytes on the wire."""
+    from netcheck.values import UnsafeForWire
+
+    @functools.wraps(observe)
+    async def guarded(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+        try:
+            return await observe(flow, address, ctx)
+        except UnsafeForWire as refusal:
+            return Observation(Reason.INTERNAL_ERROR, str(refusal), {"refused_setting": True})
+
+    return guarded
 
 
 _loaded = False

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes import OptionSpec
@@ -35,10 +36,10 @@ TLS_OPTIONS_HELP = {
 }
 # The options of every probe that speaks TLS (tls, smtp's STARTTLS, syslog over TLS).
 TLS_OPTIONS = {
-    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"]),
-    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"]),
-    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"]),
-    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"]),
+    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"], check=values.host_name),
+    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"], check=values.list_of(values.certificate_name)),
+    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"], check=values.plain_text),
+    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"], check=values.file_path),
 }
 
 
@@ -79,6 +80,7 @@ def default_server_name(flow: Flow) -> str | None:
     """SNI: the `server_name` option, else the planned host when it is a name (never an IP)."""
     option = flow.options.get("server_name")
     if isinstance(option, str) and option:
+        values.wire_text(option, "server_name")
         return option
     host = flow.host.strip("[]")
     if not host or is_ip(host):
@@ -250,22 +252,36 @@ def _read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from netcheck.errors import ConfigError
+    from netcheck.inputs import CAP_CERTIFICATE, read_file
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(4 * 1024 * 1024)
+        data = read_file(path, "a PEM or DER file of CA certificates", CAP_CERTIFICATE)
         if b"-----BEGIN" in data:
             certs = x509.load_pem_x509_certificates(data)
         else:
             certs = [x509.load_der_x509_certificate(data)]
-    except OSError as exc:
-        return None, f"cannot read ca_file {path}: {exc.strerror or exc}"
+    except ConfigError as problem:
+        return None, f"cannot read ca_file: {problem.one_line()}"
     except ValueError:
         return None, f"ca_file {path} holds no PEM or DER certificate"
     return tuple(cert.public_bytes(Encoding.DER) for cert in certs), None
 
 
 def assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None = None) -> Assessment:
-    """Judge a presented chain: intercepted > certificate-warning > answered. Pure."""
+    """Judge a presented chain: intercepted > certificate-warning > answered. Pure.
+
+    The chain comes from the server, so it may be anything: a certificate the library cannot
+    read (an unknown version, a broken field) is the server's problem, a warning with the
+    reason, never netcheck's internal error."""
+    try:
+        return _assess(chain_der, expect, now)
+    except Exception as exc:  # hostile input at a boundary: cryptography raises many types
+        problem = f"the server's certificate cannot be read: {type(exc).__name__}: {exc}"
+        return Assessment(Reason.CERT_WARNING, [problem])
+
+
+def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None) -> Assessment:
     from cryptography import x509
 
     from netcheck.certs.facts import certificate_facts, is_self_signed, name_matches

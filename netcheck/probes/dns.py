@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
@@ -73,9 +74,11 @@ def _judge(flow: Flow, observation: Observation) -> Status:
     summary="DNS queries over the flow's transport for the site's names and appliance PTRs; "
             "fails on silence, REFUSED or SERVFAIL, warns on NXDOMAIN",
     options={
-        "names": OptionSpec(list, "host names to resolve (default: every peer host name in the site file)"),
+        "names": OptionSpec(list, "host names to resolve (default: every peer host name in the site file)",
+                            check=values.list_of(values.dns_name)),
         "reverse": OptionSpec(list, "IP addresses to look up PTR records for "
-                                    "(default: the console, ha_console and sensors IPs)"),
+                                    "(default: the console, ha_console and sensors IPs)",
+                              check=values.list_of(values.ip_address)),
     },
     judge=_judge,
     on_timeout=Reason.NO_RESPONSE,
@@ -109,7 +112,7 @@ def plan_queries(flow: Flow, ctx: ProbeContext) -> tuple[list[Query], list[str]]
     reverse_listed = reverse is not None
     if reverse is None:
         reverse = default_reverse(ctx.settings.get("peers", {}))
-    queries = [Query(str(name).rstrip(".") + ".", "A") for name in dict.fromkeys(names)]
+    queries = [Query(_query_name(name), "A") for name in dict.fromkeys(names)]
     skipped: list[str] = []
     for ip in dict.fromkeys(str(r) for r in reverse):
         try:
@@ -121,6 +124,13 @@ def plan_queries(flow: Flow, ctx: ProbeContext) -> tuple[list[Query], list[str]]
     if not queries:
         queries.append(Query(".", "NS", listed=False, transport_only=True))
     return queries, skipped
+
+
+def _query_name(name: Any) -> str:
+    """A name for the wire: printable ASCII only (dnspython would carry any byte in a label)."""
+    text = str(name)
+    values.wire_text(text, "a DNS name to query")
+    return text.rstrip(".") + "."
 
 
 def default_names(peers: Any) -> list[str]:

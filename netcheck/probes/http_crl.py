@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from netcheck import values
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
@@ -35,7 +36,8 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
     "not-a-crl fails, a passed nextUpdate is stale",
     options={
         "via_proxy": OptionSpec(bool, "fetch through the site's proxy (peers.proxy, credentials from settings.proxy)"),
-        "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)"),
+        "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)",
+                                check=values.number(1, values.MAX_DOWNLOAD)),
     },
     resolve=False,
 )

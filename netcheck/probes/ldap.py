@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
@@ -32,9 +33,11 @@ STARTTLS_OID = "1.3.6.1.4.1.1466.20037"
 MARGIN_S = 0.15
 
 COMMON_OPTIONS = {
-    "bind_dn": OptionSpec(str, "DN for a simple bind (without it only the RootDSE is read, anonymously)"),
+    "bind_dn": OptionSpec(str, "DN for a simple bind (without it only the RootDSE is read, anonymously); "
+                               "printable ASCII, other characters escaped as in RFC 4514 (\\c3\\bc)",
+                          check=values.printable_ascii),
     "password_env": OptionSpec(str, "environment variable holding the bind password", secret_env=True),
-    "ca_file": OptionSpec(str, "PEM file of CAs to verify the server certificate with"),
+    "ca_file": OptionSpec(str, "PEM file of CAs to verify the server certificate with", check=values.file_path),
 }
 
 
@@ -111,6 +114,17 @@ async def observe_ldap(flow: Flow, address: str | None, ctx: ProbeContext) -> Ob
         ca_file=_text_option(flow, "ca_file"), bind_dn=_text_option(flow, "bind_dn"),
         password=ctx.secret(flow, "password_env"), timeout=budget - (time.monotonic() - started),
     )
+    if plan.bind_dn:
+        values.wire_text(plan.bind_dn, "bind_dn")
+    if plan.ca_file:  # through the input gate first: ssl would block for ever on a FIFO
+        from netcheck.errors import ConfigError
+        from netcheck.inputs import CAP_CERTIFICATE, read_file
+
+        try:
+            read_file(plan.ca_file, "a PEM file of CA certificates", CAP_CERTIFICATE)
+        except ConfigError as problem:
+            return Observation(Reason.TLS_ERROR, f"cannot use ca_file: {problem.one_line()}",
+                               {"ca_file": plan.ca_file}, handshake_ms)
     if plan.bind_dn and plan.password is None:
         name = flow.options.get("password_env")
         hint = f"environment variable {name} is not set" if name else "no password_env option names one"

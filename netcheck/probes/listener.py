@@ -12,6 +12,7 @@ import asyncio
 import time
 from typing import Any
 
+from netcheck import values
 from netcheck.errors import UsageError
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
@@ -25,7 +26,8 @@ MARGIN_S = 0.05
     "listener",
     transports=("tcp", "udp"),
     summary="token echoed by `netcheck listen` on the far side: confirmed end to end, silence is blocked",
-    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)")},
+    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)",
+                                  check=values.number(1, values.MAX_SAMPLE))},
     on_timeout=Reason.BLOCKED,
 )
 async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:

@@ -17,6 +17,7 @@ import struct
 import time
 from typing import Any
 
+from netcheck import values
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
@@ -56,7 +57,8 @@ def _judge(flow: Flow, observation: Observation) -> Status:
     imports=("ntplib",),
     summary="NTP client request: stratum, offset, delay, reference id, leap; warns when unsynchronised "
             "or the clock is off",
-    options={"max_offset_s": OptionSpec((int, float), "largest acceptable |offset| in seconds (default 1.0)")},
+    options={"max_offset_s": OptionSpec((int, float), "largest acceptable |offset| in seconds (default 1.0)",
+                                        check=values.number(0, 86_400))},
     judge=_judge,
     on_timeout=Reason.NO_RESPONSE,
 )

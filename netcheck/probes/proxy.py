@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from netcheck import __version__
+from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
@@ -68,6 +68,7 @@ def proxy_credentials(options: Mapping[str, Any], ctx: ProbeContext) -> tuple[st
     variable = options.get("password_env")
     if not user:
         return None, None
+    values.wire_text(str(user), "proxy user")
     password = ctx.env.get(variable) if isinstance(variable, str) else None
     if isinstance(variable, str) and password is None:
         return Observation(Reason.NOT_CONFIGURED,
@@ -98,11 +99,13 @@ def site_proxy(ctx: ProbeContext) -> ProxySettings | Observation:
     summary="HTTP proxy: TCP, a GET of each CRL URL through it, CONNECT to configured targets; "
     "a refusal is proxy-denied with the proxy's status line",
     options={
-        "user": OptionSpec(str, "proxy user name (Basic authentication)"),
+        "user": OptionSpec(str, "proxy user name (Basic authentication)", check=values.proxy_user),
         "password_env": OptionSpec(str, "environment variable holding the proxy password", secret_env=True),
         "connect_targets": OptionSpec(list, "host:port targets to CONNECT through the proxy; a peer key "
-                                      "(e.g. console:443) stands for that peer's hosts"),
-        "max_bytes": OptionSpec(int, "cap for each download through the proxy (default 10 MiB)"),
+                                            "(e.g. console:443) stands for that peer's hosts",
+                                      check=values.list_of(values.host_port)),
+        "max_bytes": OptionSpec(int, "cap for each download through the proxy (default 10 MiB)",
+                                check=values.number(1, values.MAX_DOWNLOAD)),
     },
 )
 async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
@@ -183,6 +186,7 @@ async def _get(url: str, address: str, port: int, authorization: str | None, dea
 async def _connect(target: str, address: str, port: int, authorization: str | None,
                    deadline: Deadline) -> Outcome:
     what = f"CONNECT {target}"
+    values.wire_text(target, "connect_targets entry")
     channel = await connect(address, port, deadline)
     if isinstance(channel, Observation):
         return Outcome(what, False, channel.reason, channel.detail, dict(channel.evidence))
@@ -190,7 +194,8 @@ async def _connect(target: str, address: str, port: int, authorization: str | No
     if authorization:
         lines.append(f"Proxy-Authorization: {authorization}")
     try:
-        await channel.send(("\r\n".join(lines) + "\r\n\r\n").encode("ascii", "replace"))
+        await channel.send(b"".join(values.wire_text(line, "the CONNECT request") + b"\r\n" for line in lines)
+                           + b"\r\n")
         status_line = (await channel.read_line(MAX_HEADER_LINE)).decode("latin-1")
         if STATUS_LINE.match(status_line) is None:  # not HTTP: no headers worth waiting for
             return _judge_connect(what, status_line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._dcerpc import (
@@ -46,7 +47,8 @@ REACHED = (Reason.OPEN, Reason.REFUSED)  # a reset still proves the path is open
     "dynamic-port sample",
     options={
         "lookup": OptionSpec(bool, "ask the endpoint mapper for registered TCP endpoints and test their ports"),
-        "dynamic_sample": OptionSpec(int, "also test this many ports of 1025-65535 with TCP handshakes"),
+        "dynamic_sample": OptionSpec(int, "also test this many ports of 1025-65535 with TCP handshakes",
+                                     check=values.number(0, values.MAX_SAMPLE)),
     },
 )
 async def observe_rpc(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
@@ -65,7 +66,8 @@ class Reply:
     imports=("cryptography.x509", "netcheck.certs.facts"),
     summary="SMTP greeting, EHLO extensions and STARTTLS certificate; never sends mail",
     options={
-        "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO})"),
+        "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO}): an ASCII host name",
+                                check=values.host_name),
         "starttls": OptionSpec(bool, "upgrade with STARTTLS when the server offers it (default true)"),
         "require_starttls": OptionSpec(bool, "fail (tls-error) when the server does not offer STARTTLS"),
         **TLS_OPTIONS,
@@ -130,7 +132,7 @@ async def read_reply(channel: Channel, talk: Conversation) -> Reply:
 async def command(channel: Channel, talk: Conversation, line: str) -> Reply:
     talk.stage = line.split()[0]
     talk.said(f"C: {line}")
-    await channel.send(line.encode("ascii") + b"\r\n")
+    await channel.send(values.wire_text(line, "the SMTP command") + b"\r\n")
     return await read_reply(channel, talk)
 
 
@@ -165,6 +167,8 @@ async def _session(channel: Channel, flow: Flow, talk: Conversation) -> Observat
         return Observation(Reason.PROTOCOL_ERROR,
                            f"SMTP {port}: the server refuses sessions: {greeting.text}", evidence, latency)
     name = str(flow.options.get("ehlo_name") or DEFAULT_EHLO)
+    if not values.is_host_name(name):  # the validator refuses these; this is the socket's own guard
+        raise values.UnsafeForWire(f"refused to send ehlo_name {values.describe(name)}: not an ASCII host name")
     hello, offered = await _hello(channel, talk, name)
     evidence["extensions"] = offered
     summary = f"SMTP {port}: {greeting.text}; EHLO: {_listing(offered)}"

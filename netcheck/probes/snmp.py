@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from netcheck import values
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
@@ -75,16 +76,20 @@ class Credentials:
     imports=("pysnmp.hlapi.v3arch.asyncio",),
     summary="SNMP GET sysDescr.0 and sysUpTime.0 (v2c or v3); silence is no-response, v3 reports are auth-failed",
     options={
-        "version": OptionSpec(str, 'SNMP version: "2c" (default) or "3"'),
+        "version": OptionSpec(str, 'SNMP version: "2c" (default) or "3"',
+                              check=values.one_of(("2c", "3", "v2c", "v3", "2"))),
         "community_env": OptionSpec(str, "environment variable holding the v2c community", secret_env=True),
-        "user": OptionSpec(str, "SNMPv3 user name"),
-        "auth_protocol": OptionSpec(str, "SNMPv3 authentication: " + ", ".join(AUTH_PROTOCOLS)),
+        "user": OptionSpec(str, "SNMPv3 user name", check=values.printable_ascii),
+        "auth_protocol": OptionSpec(str, "SNMPv3 authentication: " + ", ".join(AUTH_PROTOCOLS),
+                                    check=values.one_of(tuple(AUTH_PROTOCOLS))),
         "auth_key_env": OptionSpec(str, "environment variable holding the v3 authentication pass phrase",
                                    secret_env=True),
-        "priv_protocol": OptionSpec(str, "SNMPv3 privacy: " + ", ".join(PRIV_PROTOCOLS)),
+        "priv_protocol": OptionSpec(str, "SNMPv3 privacy: " + ", ".join(PRIV_PROTOCOLS),
+                                    check=values.one_of(tuple(PRIV_PROTOCOLS))),
         "priv_key_env": OptionSpec(str, "environment variable holding the v3 privacy pass phrase", secret_env=True),
         "security_level": OptionSpec(str, "SNMPv3 level: " + ", ".join(SECURITY_LEVELS)
-                                          + " (default: from the keys given)"),
+                                          + " (default: from the keys given)",
+                                    check=values.one_of(SECURITY_LEVELS, fold_case=False)),
     },
     on_timeout=Reason.NO_RESPONSE,
 )
@@ -138,6 +143,8 @@ def build_credentials(flow: Flow, ctx: ProbeContext) -> Credentials:
     if version != "3":
         raise ConfigProblem(f"settings.snmp.version {flow.options.get('version')!r} is not \"2c\" or \"3\"")
     user = flow.options.get("user")
+    if isinstance(user, str):
+        values.wire_text(user, "the SNMPv3 user")
     if not user:
         raise ConfigProblem("SNMPv3 needs settings.snmp.user")
     auth_key = ctx.secret(flow, "auth_key_env")

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from netcheck import __version__
+from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
@@ -47,7 +47,8 @@ def message(ctx: ProbeContext, flow: Flow, now: datetime | None = None, hostname
     sd = "[" + SD_ID + "".join(f' {key}="{_sd_escape(value)}"' for key, value in params.items()) + "]"
     text = (f"netcheck connectivity test: run {ctx.run_id}, flow {flow.id}. "
             "Sent by a network readiness check; no action needed.")
-    return f"<{PRI}>1 {stamp} {host} {APP_NAME} {os.getpid()} {MSGID} {sd} {text}".encode("utf-8")
+    return values.wire_text(f"<{PRI}>1 {stamp} {host} {APP_NAME} {os.getpid()} {MSGID} {sd} {text}",
+                            "the syslog test message (flow id or run id)")
 
 
 def _header_field(value: str, limit: int) -> str:
@@ -72,7 +73,7 @@ def octet_counted(payload: bytes) -> bytes:
     summary="one labelled RFC 5424 test message with the run id: UDP unconfirmed (warn) unless ICMP refuses; "
     "TCP/TLS when the site asks",
     options={
-        "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)"),
+        "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)", check=values.one_of(("udp", "tcp"))),
         "tls": OptionSpec(bool, "syslog over TLS (RFC 5425; implies tcp; set the port, usually 6514, in ports:)"),
         **TLS_OPTIONS,
     },

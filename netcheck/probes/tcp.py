@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
@@ -19,7 +20,8 @@ WINDOWS_DYNAMIC_START = 49152
     "tcp",
     transports=("tcp",),
     summary="TCP handshake: open, refused (RST), filtered (silence), prohibited or unreachable (ICMP)",
-    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)")},
+    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)",
+                                  check=values.number(1, values.MAX_SAMPLE))},
     on_timeout=Reason.FILTERED,
 )
 async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:

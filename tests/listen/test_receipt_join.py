@@ -99,5 +99,5 @@ def test_load_receipt_errors_are_one_line(tmp_path) -> None:  # type: ignore[no-
     bad.write_text("{nope")
     with pytest.raises(ConfigError, match="invalid JSON"):
         load_receipt(bad)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="no such file"):
         load_receipt(tmp_path / "missing.json")

@@ -94,6 +94,20 @@ def test_not_yet_valid_is_a_warning(pki: dict[str, object]) -> None:
     assert result.reason is Reason.CERT_WARNING and "not valid before" in result.problems[0]
 
 
+@pytest.mark.parametrize("presented", ["version", "gost", "x400"])
+def test_an_unreadable_server_certificate_is_a_warning_not_an_internal_error(presented: str) -> None:
+    # Given what a hostile server may present: version 7, a key type nobody reads, an odd SAN entry
+    from tests.certs import hostile
+
+    blobs = {"version": lambda: hostile.version(7), "gost": hostile.gost_key,
+             "x400": lambda: hostile.san_entries(hostile.X400_ADDRESS, hostile.EDI_PARTY)}
+    # When the TLS probe judges it
+    result = assess((blobs[presented](),), Expectation(names=("server.test",), expected_issuer="Test Issuing CA"))
+    # Then it is the server's problem, with a reason, whatever cryptography raised
+    assert result.reason in (Reason.CERT_WARNING, Reason.INTERCEPTED)
+    assert result.problems
+
+
 def test_other_issuer_is_intercepted(pki: dict[str, object]) -> None:
     by_issuer = assess(chain(pki, "forged", "proxy_ca"), Expectation(expected_issuer="Test Issuing CA"))
     assert by_issuer.reason is Reason.INTERCEPTED

@@ -156,5 +156,5 @@ def test_junit_is_well_formed_with_hostile_text(hostile: Report) -> None:
 def test_every_format_survives_the_hostile_report(hostile: Report, name: str) -> None:
     text = FORMATS[name].renderer()(hostile)
     assert text
-    if name not in ("json", "table"):
+    if name != "json":  # the table too: terminal_text shows control characters as escapes
         assert "\x1b" not in text and "\x00" not in text
