@@ -128,13 +128,27 @@ def test_the_table_of_a_hostile_banner_shows_the_escapes(tmp_path: Path, hostile
 
 # ---------------------------------------------------------------- saved reports
 
-def hostile_saved_report(markup: bool = True) -> str:
+# Names netcheck validated when it wrote them (site, host, flow id) may hold no control character
+# (schema/report.schema.json refuses such a report); bidi controls and markup they may hold.
+C0_C1 = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def hostile_saved_report(markup: bool = True, *, name_controls: bool = False) -> str:
     text = HOSTILE if markup else NO_MARKUP
+    name = text if name_controls else C0_C1.sub("", text)
     report = sample_report()
     results = tuple(replace(r, detail=f"{r.detail} {text}", flow=replace(r.flow, purpose=text, note=text))
                     for r in report.results)
-    info = replace(report.info, site=f"site {text}", host_name=f"host{text}")
+    info = replace(report.info, site=f"site {name}", host_name=f"host{name}")
     return dumps(replace(report, info=info, results=results))
+
+
+def test_a_saved_report_with_control_characters_in_a_name_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text(hostile_saved_report(name_controls=True))
+    done = run(["report", "r.json", "-f", "table", "-o", "-"], tmp_path)
+    assert_terminal_safe(done)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "r.json" in done.stderr and done.stdout == ""
 
 
 def test_report_in_every_text_format_to_stdout(tmp_path: Path) -> None:
