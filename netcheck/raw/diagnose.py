@@ -1,21 +1,25 @@
-"""After the scan: ask raw packets where each failed flow dies.
+"""After the scan: ask raw packets where the failed flows die.
 
-For every failed outbound flow (filtered, no-response, blocked, prohibited, unreachable,
-refused) one full-TTL probe and a traceroute toward the flow's own port go out at once, in
-one thread, within one time budget. The facts go to evidence["raw"] and a clause such as
-"dropped after 198.51.100.1" is appended to the detail. Without root or CAP_NET_RAW the
-flows keep what connect() and IP_RECVERR gave, with a note that root adds hop detail.
+Failed outbound flows (filtered, no-response, blocked, prohibited, unreachable, refused) are
+grouped by path: (address, transport, reason). Each group gets one trace - a full-TTL probe and
+every TTL of a traceroute toward its first flow's port, all sent in one burst - and the group's
+other flows borrow that answer and say so. So the cost is one burst and one wait, whatever the
+number of failed flows. The facts go to evidence["raw"] and a clause such as "dropped after
+198.51.100.1" is appended to the detail. Without root or CAP_NET_RAW the flows keep what
+connect() and IP_RECVERR gave, with a note that root adds hop detail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from netcheck.model import Direction, PortRange, Reason, Result, Status
+from netcheck.model import Direction, Flow, PortRange, Reason, Result, Status
 from netcheck.probes import ProbeContext
 from netcheck.raw.packets import PathFacts, Target
 from netcheck.raw.privilege import NO_PRIVILEGE_NOTE, raw_unavailable, scapy_missing
@@ -51,12 +55,17 @@ class RawDiagnosis:
     limits make more pointless); say: where one-line notices go (stderr in the CLI)."""
 
     max_hops: int = 16
-    wait: float = 2.0
+    wait: float = 1.0  # at most; a quarter of the probe timeout when that is shorter (at least 0.5 s)
     traceroutes: int = 6  # Linux routers answer a burst of 6 ICMP errors per source, then 1/s
     say: Callable[[str], None] | None = None
 
     def choose(self, flow: object) -> str | None:
         return None
+
+    def prepare(self, flows: list[Flow]) -> None:
+        """While the probes run, import scapy (half a second) in a thread, if it will be needed."""
+        if any(flow.direction is Direction.OUT for flow in flows) and not (raw_unavailable() or scapy_missing()):
+            threading.Thread(target=_import_scapy, name="netcheck-scapy-import", daemon=True).start()
 
     async def after(self, results: list[Result], ctx: ProbeContext) -> list[Result]:
         chosen = [r for r in results if needs_diagnosis(r)]
@@ -67,37 +76,40 @@ class RawDiagnosis:
             self._say(f"{unavailable}: failed flows keep the facts connect() and ICMP gave "
                       f"({NO_PRIVILEGE_NOTE}; --no-raw skips this)")
             return [_fallback(r, unavailable) if needs_diagnosis(r) else r for r in results]
-        # The first failure of each kind (address, transport, reason) goes first: only the first
-        # few targets get their own traceroute (see packets.pick_traced).
-        firsts: dict[Target, None] = {}
-        rest: dict[Target, None] = {}
-        kinds: set[tuple[str, str, Reason]] = set()
+        # One trace per path: the flows to one address that failed the same way share it.
+        groups: dict[tuple[str, str, Reason], list[Result]] = {}
+        targets: dict[tuple[str, str, Reason], Target] = {}
         for result in chosen:
             target = target_of(result)
             if target is None or ipaddress.ip_address(target.address).version != 4:
                 continue
             kind = (target.address, target.transport, result.reason)
-            (rest if kind in kinds else firsts)[target] = None
-            kinds.add(kind)
-        targets = {**firsts, **{t: None for t in rest if t not in firsts}}
+            groups.setdefault(kind, []).append(result)
+            targets.setdefault(kind, target)
         if not targets:
             return results
-        self._say(f"raw diagnosis of {len(targets)} failed flow(s): a probe and a traceroute toward each port")
-        facts = await self._trace(list(targets), ctx)
+        flows = sum(len(members) for members in groups.values())
+        self._say(f"raw diagnosis of {flows} failed flow(s): {len(targets)} path trace(s), "
+                  "one per address and kind of failure")
+        facts = await self._trace(list(targets.values()), ctx)
         if isinstance(facts, str):
             return [_with_error(r, facts) if needs_diagnosis(r) else r for r in results]
-        by_target = {fact.target: fact for fact in facts}
+        traced: dict[int, tuple[PathFacts, dict[str, Any], Result, int]] = {}
+        for kind, fact in zip(targets, facts, strict=True):
+            members = groups[kind]
+            shared = _facts_evidence(fact)
+            for member in members:
+                traced[id(member)] = (fact, shared, members[0], len(members))
         merged = []
         for result in results:
-            target = target_of(result) if needs_diagnosis(result) else None
-            fact = by_target.get(target) if target else None
-            merged.append(_with_facts(result, fact) if fact else result)
+            found = traced.get(id(result))
+            merged.append(_with_facts(result, *found) if found else result)
         return merged
 
     async def _trace(self, targets: list[Target], ctx: ProbeContext) -> list[PathFacts] | str:
         from netcheck.raw.packets import trace
 
-        wait = min(self.wait, max(0.5, ctx.timeout))
+        wait = min(self.wait, max(0.5, ctx.timeout / 4))
         try:
             # scapy blocks; sr() returns `wait` s after its last packet, so the thread ends on its own.
             return await asyncio.to_thread(trace, targets, self.max_hops, wait, self.traceroutes)
@@ -135,10 +147,30 @@ def describe(fact: PathFacts) -> str:
     return f"raw {what} unanswered and no hop answered: dropped at the first router, or ICMP is filtered"
 
 
-def _with_facts(result: Result, fact: PathFacts) -> Result:
-    raw: dict[str, Any] = {"privileged": True, "port": fact.target.port, **fact.to_dict()}
+def _import_scapy() -> None:
+    with contextlib.suppress(Exception):  # the trace reports any failure when it runs
+        import scapy.layers.inet  # noqa: F401
+        import scapy.sendrecv  # noqa: F401
+
+
+def _facts_evidence(fact: PathFacts) -> dict[str, Any]:
+    """The trace's facts, built once and shared (not copied) by every flow of its group."""
+    return {"privileged": True, "port": fact.target.port, **fact.to_dict(), "summary": describe(fact)}
+
+
+def _with_facts(result: Result, fact: PathFacts, shared: dict[str, Any] | None = None,
+                traced: Result | None = None, members: int = 1) -> Result:
+    """The result with its path's facts; `traced` is the flow whose port the trace used (its group's first)."""
     clause = describe(fact)
-    raw["summary"] = clause
+    shared = shared if shared is not None else _facts_evidence(fact)
+    if traced is None or traced is result:
+        raw = shared
+    else:  # a flow of the same path: it borrows the trace of the group's first flow, and says so
+        others = members - 1
+        clause += (f" [path traced once for {members} flows to {fact.target.address} failing the same way: "
+                   f"this flow borrows the trace of {traced.flow.id} (port {fact.target.port})]")
+        raw = {**shared, "borrowed_from": {"flow": traced.flow.id, "port": fact.target.port,
+                                           "flows_sharing": others + 1}}
     return dataclasses.replace(result, detail=f"{result.detail}; {clause}",
                                evidence={**result.evidence, "raw": raw})
 

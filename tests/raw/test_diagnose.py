@@ -4,6 +4,7 @@ without the privilege (pure logic, and a real unprivileged scan)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -132,3 +133,36 @@ def test_the_terminal_report_shows_the_hop() -> None:
                    site="s", site_file="s.yaml", started="2026-01-01T00:00:00Z", finished="2026-01-01T00:00:01Z")
     # the clause is part of the Detail column (wide enough here not to wrap)
     assert f"dropped after {ROUTER} (hop 1 answered" in render_terminal(Report.build(info, [result]), width=250)
+
+
+def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 40 flows to one address dropped alike, 3 refused there, and 5 dropped to another address
+    traced: list[list[Target]] = []
+
+    def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
+        traced.append(list(targets))
+        return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
+
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+    other = "203.0.113.20"
+
+    def named(result: Result, address: str = SERVER) -> Result:
+        flow = dataclasses.replace(result.flow, id=f"f{result.flow.port}")
+        return dataclasses.replace(result, flow=flow, address=address)
+
+    results = [named(failed(Reason.FILTERED, port=9000 + i)) for i in range(40)]
+    results += [named(failed(Reason.REFUSED, port=9100 + i)) for i in range(3)]
+    results += [named(failed(Reason.FILTERED, port=9200 + i), other) for i in range(5)]
+    said: list[str] = []
+    out = asyncio.run(RawDiagnosis(say=said.append).after(results, ProbeContext(timeout=1, run_id="r")))
+    # Then one burst, one trace per (address, kind of failure), each on its group's first port
+    assert traced == [[Target(SERVER, "tcp", 9000), Target(SERVER, "tcp", 9100), Target(other, "tcp", 9200)]]
+    assert said == ["raw diagnosis of 48 failed flow(s): 3 path trace(s), one per address and kind of failure"]
+    # and every other flow of a group borrows its answer and says whose it is
+    assert "borrowed_from" not in out[0].evidence["raw"] and "borrows" not in out[0].detail
+    assert out[1].evidence["raw"]["borrowed_from"] == {"flow": "f9000", "port": 9000, "flows_sharing": 40}
+    assert "path traced once for 40 flows" in out[1].detail and f"dropped after {ROUTER}" in out[1].detail
+    assert out[41].evidence["raw"]["borrowed_from"]["port"] == 9100
+    assert out[44].evidence["raw"]["borrowed_from"]["port"] == 9200
