@@ -5,11 +5,11 @@ and in its host's limit (--per-host) from its start for as long as its packets a
 may still be: the limits bound the work netcheck and a live host do at once. A flow whose first
 packet (SYN, datagram) has drawn no answer for the host's *silence threshold* is silent: it gives
 its places back and waits out its own deadline outside the limits, since a dropped packet puts
-no load on anyone. Each silence widens the host's window and the global one by one place (so
-waves of silence double, like TCP slow start) and each answer narrows them by one, never below
-the configured limits; a host that answers is therefore never probed beyond --per-host. The
-silence threshold is three times the slowest answer seen from that host, at least 0.25 s and at
-most half the probe timeout. Only the network layer can say a packet is unanswered (pacing.py):
+no load on anyone. Each silence widens the host's window and the global one by two places (so
+waves of silence triple, a faster TCP slow start) and each answer narrows them by one, never
+below the configured limits; a host that answers is therefore never probed beyond --per-host.
+The silence threshold is three times the slowest answer seen from that host, at least 0.2 s and
+at most half the probe timeout. Only the network layer can say a packet is unanswered (pacing.py):
 a probe that never reports keeps its places until it ends. Every flow in flight, silent or not,
 holds one open file: the soft RLIMIT_NOFILE is raised to the hard limit, and when that is too
 low for the run, flows are paced within it and the engine says so once.
@@ -40,7 +40,9 @@ from netcheck.probes.local import observe_local_listener
 # the probe can report what it saw (e.g. "connected, then silence") instead of a bare timeout.
 GRACE_S = 0.5
 # A first packet unanswered this long (or longer, for a slow host: see HostPace) counts as silent.
-SILENCE_MIN_S = 0.25
+SILENCE_MIN_S = 0.2
+# Places a silence adds to its host's window and to the global one (an answer takes one back).
+WIDEN_ON_SILENCE = 2
 # Open files kept out of the probes' budget: reports, libraries, the event loop, raw sockets.
 RESERVED_FILES = 128
 
@@ -83,8 +85,8 @@ class Window:
         self.held -= 1
         self._wake()
 
-    def widen(self) -> None:
-        self.size += 1
+    def widen(self, places: int = 1) -> None:
+        self.size += places
         self._wake()
 
     def narrow(self) -> None:
@@ -136,8 +138,8 @@ class _Place:
         self._timer = None
         if self.held and not self.answered:
             self.release()
-            self.host.window.widen()
-            self.shared.widen()
+            self.host.window.widen(WIDEN_ON_SILENCE)
+            self.shared.widen(WIDEN_ON_SILENCE)
 
     def release(self) -> None:
         self._cancel_timer()
@@ -217,10 +219,15 @@ class Resolver:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._pending: dict[str, asyncio.Task[str | Observation]] = {}
+        self._literals: dict[str, str] = {}  # IP addresses as written -> normalised (parsed once per run)
 
     async def resolve(self, host: str) -> str | Observation:
+        literal = self._literals.get(host)
+        if literal is not None:
+            return literal
         try:
-            return str(ipaddress.ip_address(host))
+            literal = self._literals[host] = str(ipaddress.ip_address(host))
+            return literal
         except ValueError:
             pass
         if host not in self._pending:
