@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,21 @@ PATH_FAILURES = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED, 
 def needs_diagnosis(result: Result) -> bool:
     return (result.status is Status.FAIL and result.reason in PATH_FAILURES
             and result.flow.direction is Direction.OUT and result.address is not None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _traceable(address: str) -> bool:
+    """IPv4 only (packets.py); and on loopback there is no path: connect() said what the local stack did."""
+    parsed = ipaddress.ip_address(address)
+    return parsed.version == 4 and not parsed.is_loopback
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def target_of(result: Result) -> Target | None:
@@ -64,7 +80,8 @@ class RawDiagnosis:
 
     def prepare(self, flows: list[Flow]) -> None:
         """While the probes run, import scapy (half a second) in a thread, if it will be needed."""
-        if any(flow.direction is Direction.OUT for flow in flows) and not (raw_unavailable() or scapy_missing()):
+        remote = any(flow.direction is Direction.OUT and flow.host and not _is_loopback(flow.host) for flow in flows)
+        if remote and not (raw_unavailable() or scapy_missing()):
             threading.Thread(target=_import_scapy, name="netcheck-scapy-import", daemon=True).start()
 
     async def after(self, results: list[Result], ctx: ProbeContext) -> list[Result]:
@@ -81,7 +98,7 @@ class RawDiagnosis:
         targets: dict[tuple[str, str, Reason], Target] = {}
         for result in chosen:
             target = target_of(result)
-            if target is None or ipaddress.ip_address(target.address).version != 4:
+            if target is None or not _traceable(target.address):
                 continue
             kind = (target.address, target.transport, result.reason)
             groups.setdefault(kind, []).append(result)

@@ -104,22 +104,30 @@ def test_an_unprivileged_scan_falls_back_with_a_note(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="raw packets need root")
 def test_as_root_on_loopback_the_probe_sees_the_reset() -> None:
+    from netcheck.raw.packets import trace
+
     port = free_port("tcp")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))
         closed_udp = udp.getsockname()[1]
-    results = [
-        Result(make_flow(port, host="127.0.0.1"), Status.FAIL, Reason.REFUSED, "refused", address="127.0.0.1"),
-        Result(make_flow(closed_udp, transport="udp", probe="udp", host="127.0.0.1", flow_id="u"), Status.FAIL,
-               Reason.REFUSED, "refused", address="127.0.0.1"),
-    ]
-    out = asyncio.run(RawDiagnosis(wait=1.0, max_hops=2).after(results, ProbeContext(timeout=1, run_id="r")))
-    tcp_raw, udp_raw = out[0].evidence["raw"], out[1].evidence["raw"]
+    tcp, udp_facts = trace([Target("127.0.0.1", "tcp", port), Target("127.0.0.1", "udp", closed_udp)], 2, 1.0, 6)
+    tcp_raw, udp_raw = tcp.to_dict(), udp_facts.to_dict()
     assert tcp_raw["syn"] == "rst" and tcp_raw["responder"] == "127.0.0.1"
     assert tcp_raw["hops"][0] == {"ttl": 1, "address": "127.0.0.1", "answer": "rst"}
-    assert "127.0.0.1 resets a raw SYN" in out[0].detail
+    assert describe(tcp) == "127.0.0.1 resets a raw SYN"
     assert udp_raw["udp"] == "icmp" and udp_raw["icmp"]["code"] == 3
-    assert "the host itself answers port unreachable" in out[1].detail
+    assert describe(udp_facts).startswith("the host itself answers port unreachable")
+
+
+def test_as_root_loopback_flows_are_not_traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on loopback there is no path to trace: the scan keeps what connect() said, and scapy stays unloaded
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", lambda *a: pytest.fail("traced loopback"))
+    results = [Result(make_flow(9, host="127.0.0.1"), Status.FAIL, Reason.REFUSED, "refused", address="127.0.0.1")]
+    said: list[str] = []
+    assert asyncio.run(RawDiagnosis(say=said.append).after(results, ProbeContext(timeout=1, run_id="r"))) == results
+    assert said == []
 
 
 def test_the_terminal_report_shows_the_hop() -> None:
