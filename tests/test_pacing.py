@@ -9,6 +9,12 @@ layer does (probes/_net.py: sent() when the SYN leaves, answered() when anything
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +23,8 @@ from netcheck.engine import Limits, Window, scan
 from netcheck.model import Flow, Observation, Reason, Result, Status
 from netcheck.probes import ProbeContext, register
 from tests.conftest import make_flow
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Gauge:
@@ -133,8 +141,6 @@ def test_no_notice_when_the_budget_suffices() -> None:
 
 
 def test_the_soft_open_file_limit_is_raised_to_the_hard_one() -> None:
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
@@ -170,3 +176,25 @@ def test_a_cancelled_waiter_leaves_no_place_taken() -> None:
         return window.held
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == 1
+
+
+def test_a_scan_under_a_low_hard_open_file_limit_says_so_once_and_finishes(tmp_path: Path) -> None:
+    # Given 400 flows to closed loopback ports and a hard limit of 300 open files
+    lines = ["name: p", "role: sensor", "flows:"]
+    lines += [f"  - {{id: f{port}, purpose: t, protocol: T, transport: tcp, port: {port}, direction: out, "
+              f"peer: console, probe: tcp}}" for port in range(1, 401)]
+    (tmp_path / "p.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "s.yaml").write_text("name: s\npeers:\n  console: 127.0.0.1\n")
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    run = subprocess.run([sys.executable, "-m", "netcheck", "scan", "-p", "p.yaml", "-s", "s.yaml", "--no-raw",
+                          "-f", "json", "-o", "-", "--timeout", "1"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, preexec_fn=low_limit, env={**os.environ, "PYTHONPATH": str(REPO)})
+    # Then every flow has its verdict, and one line on stderr says the limit paces the run
+    assert run.returncode == 1, run.stderr
+    assert len(json.loads(run.stdout)["results"]) == 400
+    notices = [line for line in run.stderr.splitlines() if "open-file limit" in line]
+    assert notices == ["netcheck: the open-file limit (300) lets 172 of 400 flows be in flight at once: the others "
+                       "wait their turn, so silent hosts take longer (raise it: ulimit -Hn)"]
