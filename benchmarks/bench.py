@@ -322,7 +322,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="probe timeout of the silent cases (s)")
     parser.add_argument("--nmap-rounds", type=int, default=1, help="nmap runs on the silent cases (slow)")
     parser.add_argument("--only", choices=["help", "loopback", "silent", "reports"], action="append")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (README)")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown (README)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.flows * 2 + 256)), hard))
@@ -350,7 +350,10 @@ def main() -> int:
                 print("silent-host cases skipped: they need root and nft for their namespaces", file=sys.stderr)
         if "reports" in only:
             extra = bench_reports()
-    print(table(rows, extra, args.markdown))
+    print(table(rows, extra, markdown=False))
+    if args.markdown:
+        print()
+        print(table(rows, extra, markdown=True))
     return 0
 
 

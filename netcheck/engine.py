@@ -115,10 +115,12 @@ class _Place:
     """One flow's places in its host's window and the global one, given back at the end or
     earlier, when the flow turns out to be silent."""
 
-    def __init__(self, host: HostPace, shared: Window, timeout: float) -> None:
+    def __init__(self, host: HostPace, shared: Window, timeout: float,
+                 on_silent: Callable[[], None] | None = None) -> None:
         self.host = host
         self.shared = shared
         self.timeout = timeout
+        self.on_silent = on_silent
         self.held = True
         self.answered = False
         self._timer: asyncio.TimerHandle | None = None
@@ -140,6 +142,8 @@ class _Place:
             self.release()
             self.host.window.widen(WIDEN_ON_SILENCE)
             self.shared.widen(WIDEN_ON_SILENCE)
+            if self.on_silent is not None:
+                self.on_silent()
 
     def release(self) -> None:
         self._cancel_timer()
@@ -190,6 +194,8 @@ class ScanHook(Protocol):
     choose  the registered probe kind that tests an outbound flow instead of the profile's, or None
     after   refines the results once every probe has finished (e.g. diagnoses the failed flows);
             it bounds its own time and must not raise
+    Optional: prepare(flows) before the probes start; silent(flow, address) when a flow's first
+    packet goes unanswered (see the scheduling rule above). Neither may block or raise.
     """
 
     def choose(self, flow: Flow) -> str | None: ...
@@ -358,7 +364,7 @@ class Engine:
             except BaseException:
                 host.window.leave()
                 raise
-            place = _Place(host, self._global, self.ctx.timeout)
+            place = _Place(host, self._global, self.ctx.timeout, lambda: self._tell_silent(flow, address))
             token = pacing.CURRENT.set(pacing.FlowSignal(place.on_sent, place.on_answer))
             try:
                 return await self._observe(flow, address, kind, inbound)
@@ -367,6 +373,14 @@ class Engine:
                 place.release()
         finally:
             self._files.leave()
+
+    def _tell_silent(self, flow: Flow, address: str | None) -> None:
+        """Hooks with a `silent(flow, address)` method hear when a flow turns silent (raw diagnosis
+        traces its path while the scan waits out the timeout); they must not raise."""
+        for hook in self.hooks:
+            silent = getattr(hook, "silent", None)
+            if silent is not None:
+                silent(flow, address)
 
     async def _observe(self, flow: Flow, address: str | None, kind: ProbeKind, inbound: bool) -> Observation:
         started = time.monotonic()

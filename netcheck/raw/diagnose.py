@@ -4,7 +4,8 @@ Failed outbound flows (filtered, no-response, blocked, prohibited, unreachable, 
 grouped by path: (address, transport, reason). Each group gets one trace - a full-TTL probe and
 every TTL of a traceroute toward its first flow's port, all sent in one burst - and the group's
 other flows borrow that answer and say so. So the cost is one burst and one wait, whatever the
-number of failed flows. The facts go to evidence["raw"] and a clause such as "dropped after
+number of failed flows - and for silence not even that: the engine says when a flow's first
+packet goes unanswered (silent()), and its path is traced while the scan waits out the timeout. The facts go to evidence["raw"] and a clause such as "dropped after
 198.51.100.1" is appended to the detail. Without root or CAP_NET_RAW the flows keep what
 connect() and IP_RECVERR gave, with a note that root adds hop detail.
 """
@@ -17,7 +18,7 @@ import dataclasses
 import functools
 import ipaddress
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from netcheck.model import Direction, Flow, PortRange, Reason, Result, Status
@@ -28,6 +29,10 @@ from netcheck.raw.privilege import NO_PRIVILEGE_NOTE, raw_unavailable, scapy_mis
 # Reasons that mean "the packets did not get through": where they died is worth finding.
 PATH_FAILURES = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED, Reason.PROHIBITED,
                            Reason.UNREACHABLE, Reason.REFUSED})
+# The failures that are silence: their path can be traced as soon as the first packet goes unanswered.
+SILENCE = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED})
+# Paths that go silent within this long of the first share one burst of early traces.
+EARLY_GATHER_S = 0.1
 
 
 def needs_diagnosis(result: Result) -> bool:
@@ -74,9 +79,43 @@ class RawDiagnosis:
     wait: float = 1.0  # at most; a quarter of the probe timeout when that is shorter (at least 0.5 s)
     traceroutes: int = 6  # Linux routers answer a burst of 6 ICMP errors per source, then 1/s
     say: Callable[[str], None] | None = None
+    # (address, transport) -> the trace started while the scan still waits out a silent flow
+    _early: dict[tuple[str, str], asyncio.Future[PathFacts | str]] = field(default_factory=dict, repr=False)
+    _batch: list[tuple[tuple[str, str], Target]] = field(default_factory=list, repr=False)
+    _usable: bool | None = field(default=None, repr=False)
 
     def choose(self, flow: object) -> str | None:
         return None
+
+    def silent(self, flow: Flow, address: str | None) -> None:
+        """A flow's first packet went unanswered (engine): trace its path now, while the scan waits out
+        the timeout, instead of after it. Paths going silent within EARLY_GATHER_S share one burst."""
+        if (address is None or flow.direction is not Direction.OUT or isinstance(flow.port, PortRange)
+                or not _traceable(address) or (address, flow.transport) in self._early or not self._privileged()):
+            return
+        loop = asyncio.get_running_loop()
+        key = (address, flow.transport)
+        self._early[key] = loop.create_future()
+        self._batch.append((key, Target(address, flow.transport, flow.port)))
+        if len(self._batch) == 1:
+            loop.call_later(EARLY_GATHER_S, self._start_batch)
+
+    def _start_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.ensure_future(self._run_trace([target for _key, target in batch], self.wait))
+
+        def settle(done: asyncio.Future[list[PathFacts] | str]) -> None:
+            outcome = done.result()
+            for index, (key, _target) in enumerate(batch):
+                if not self._early[key].done():
+                    self._early[key].set_result(outcome if isinstance(outcome, str) else outcome[index])
+
+        task.add_done_callback(settle)
+
+    def _privileged(self) -> bool:
+        if self._usable is None:
+            self._usable = not (raw_unavailable() or scapy_missing())
+        return self._usable
 
     def prepare(self, flows: list[Flow]) -> None:
         """While the probes run, import scapy (half a second) in a thread, if it will be needed."""
@@ -108,25 +147,53 @@ class RawDiagnosis:
         flows = sum(len(members) for members in groups.values())
         self._say(f"raw diagnosis of {flows} failed flow(s): {len(targets)} path trace(s), "
                   "one per address and kind of failure")
-        facts = await self._trace(list(targets.values()), ctx)
-        if isinstance(facts, str):
-            return [_with_error(r, facts) if needs_diagnosis(r) else r for r in results]
-        traced: dict[int, tuple[PathFacts, dict[str, Any], Result, int]] = {}
-        for kind, fact in zip(targets, facts, strict=True):
+        found: dict[tuple[str, str, Reason], PathFacts | str] = {}
+        for kind in targets:
+            early = await self._early_facts(kind, groups[kind])
+            if early is not None:
+                found[kind] = early
+        late = [kind for kind in targets if kind not in found]
+        if late:
+            facts = await self._trace([targets[kind] for kind in late], ctx)
+            found.update({kind: facts if isinstance(facts, str) else facts[index] for index, kind in enumerate(late)})
+        traced: dict[int, tuple[PathFacts, dict[str, Any], Result, int] | str] = {}
+        for kind, fact in found.items():
             members = groups[kind]
+            if isinstance(fact, str):
+                traced.update({id(member): fact for member in members})
+                continue
             shared = _facts_evidence(fact)
+            first = next(m for m in members if target_of(m) == fact.target)
             for member in members:
-                traced[id(member)] = (fact, shared, members[0], len(members))
+                traced[id(member)] = (fact, shared, first, len(members))
         merged = []
         for result in results:
-            found = traced.get(id(result))
-            merged.append(_with_facts(result, *found) if found else result)
+            entry = traced.get(id(result))
+            if entry is None:
+                merged.append(result)
+            elif isinstance(entry, str):
+                merged.append(_with_error(result, entry))
+            else:
+                merged.append(_with_facts(result, *entry))
         return merged
 
+    async def _early_facts(self, kind: tuple[str, str, Reason], members: list[Result]) -> PathFacts | str | None:
+        """The trace started during the scan for this silent path, if one of `members` is its flow."""
+        address, transport, reason = kind
+        early = self._early.get((address, transport))
+        if early is None or reason not in SILENCE:
+            return None
+        facts = await early
+        if isinstance(facts, str) or any(target_of(m) == facts.target for m in members):
+            return facts
+        return None
+
     async def _trace(self, targets: list[Target], ctx: ProbeContext) -> list[PathFacts] | str:
+        return await self._run_trace(targets, min(self.wait, max(0.5, ctx.timeout / 4)))
+
+    async def _run_trace(self, targets: list[Target], wait: float) -> list[PathFacts] | str:
         from netcheck.raw.packets import trace
 
-        wait = min(self.wait, max(0.5, ctx.timeout / 4))
         try:
             # scapy blocks; sr() returns `wait` s after its last packet, so the thread ends on its own.
             return await asyncio.to_thread(trace, targets, self.max_hops, wait, self.traceroutes)
