@@ -198,3 +198,28 @@ def test_a_scan_under_a_low_hard_open_file_limit_says_so_once_and_finishes(tmp_p
     notices = [line for line in run.stderr.splitlines() if "open-file limit" in line]
     assert notices == ["netcheck: the open-file limit (300) lets 172 of 400 flows be in flight at once: the others "
                        "wait their turn, so silent hosts take longer (raise it: ulimit -Hn)"]
+
+
+class SilenceLog:
+    """A scan hook that records which flows the engine reports as silent."""
+
+    def __init__(self) -> None:
+        self.flows: list[str] = []
+
+    def choose(self, flow: Flow) -> str | None:
+        return None
+
+    def silent(self, flow: Flow, address: str | None) -> None:
+        self.flows.append(flow.id)
+
+    async def after(self, results: list[Result], ctx: ProbeContext) -> list[Result]:
+        return results
+
+
+def test_hooks_hear_of_each_silent_flow_and_of_no_answering_one() -> None:
+    log = SilenceLog()
+    run(many("test-dropped", 5), Limits(), hooks=[log])
+    assert sorted(log.flows) == [f"f{i}" for i in range(5)]
+    quiet = SilenceLog()
+    run(many("test-answered", 3), Limits(), hooks=[quiet])
+    assert quiet.flows == []

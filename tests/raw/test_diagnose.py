@@ -174,3 +174,30 @@ def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(monkeypatch: p
     assert "path traced once for 40 flows" in out[1].detail and f"dropped after {ROUTER}" in out[1].detail
     assert out[41].evidence["raw"]["borrowed_from"]["port"] == 9100
     assert out[44].evidence["raw"]["borrowed_from"]["port"] == 9200
+
+
+def test_a_silent_path_is_traced_during_the_scan_and_not_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    traced: list[list[Target]] = []
+
+    def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
+        traced.append(list(targets))
+        return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
+
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+    results = [dataclasses.replace(failed(Reason.FILTERED, port=9000 + i),
+                                   flow=make_flow(9000 + i, host=SERVER, flow_id=f"f{i}")) for i in range(10)]
+
+    async def scan_then_diagnose() -> list[Result]:
+        hook = RawDiagnosis()
+        for result in results:  # what the engine does as each first SYN goes unanswered
+            hook.silent(result.flow, SERVER)
+        await asyncio.sleep(0.3)  # the scan waits out its timeout; the early burst runs meanwhile
+        assert traced == [[Target(SERVER, "tcp", 9000)]]
+        return await hook.after(results, ProbeContext(timeout=1, run_id="r"))
+
+    out = asyncio.run(scan_then_diagnose())
+    assert traced == [[Target(SERVER, "tcp", 9000)]]  # after() reused it
+    assert f"dropped after {ROUTER}" in out[0].detail and "borrowed_from" not in out[0].evidence["raw"]
+    assert out[9].evidence["raw"]["borrowed_from"] == {"flow": "f0", "port": 9000, "flows_sharing": 10}
