@@ -1,12 +1,13 @@
-"""After the scan: ask raw packets where the failed flows die.
+"""Ask raw packets where the failed flows die: during the scan for silence, after it for the rest.
 
 Failed outbound flows (filtered, no-response, blocked, prohibited, unreachable, refused) are
 grouped by path: (address, transport, reason). Each group gets one trace - a full-TTL probe and
 every TTL of a traceroute toward its first flow's port, all sent in one burst - and the group's
 other flows borrow that answer and say so. So the cost is one burst and one wait, whatever the
 number of failed flows - and for silence not even that: the engine says when a flow's first
-packet goes unanswered (silent()), and its path is traced while the scan waits out the timeout. The facts go to evidence["raw"] and a clause such as "dropped after
-198.51.100.1" is appended to the detail. Without root or CAP_NET_RAW the flows keep what
+packet goes unanswered (silent()), and its path is traced while the scan waits out the timeout.
+The facts go to evidence["raw"] and a clause such as "dropped after 198.51.100.1" is appended
+to the detail. Without root or CAP_NET_RAW the flows keep what
 connect() and IP_RECVERR gave, with a note that root adds hop detail.
 """
 
@@ -83,6 +84,7 @@ class RawDiagnosis:
     _early: dict[tuple[str, str], asyncio.Future[PathFacts | str]] = field(default_factory=dict, repr=False)
     _batch: list[tuple[tuple[str, str], Target]] = field(default_factory=list, repr=False)
     _usable: bool | None = field(default=None, repr=False)
+    _tracing: bool = field(default=False, repr=False)
 
     def choose(self, flow: object) -> str | None:
         return None
@@ -97,18 +99,23 @@ class RawDiagnosis:
         key = (address, flow.transport)
         self._early[key] = loop.create_future()
         self._batch.append((key, Target(address, flow.transport, flow.port)))
-        if len(self._batch) == 1:
+        if len(self._batch) == 1 and not self._tracing:
             loop.call_later(EARLY_GATHER_S, self._start_batch)
 
     def _start_batch(self) -> None:
+        """One burst at a time (each sniffs every packet): paths that go silent meanwhile wait for the next."""
         batch, self._batch = self._batch, []
+        self._tracing = True
         task = asyncio.ensure_future(self._run_trace([target for _key, target in batch], self.wait))
 
         def settle(done: asyncio.Future[list[PathFacts] | str]) -> None:
+            self._tracing = False
             outcome = done.result()
             for index, (key, _target) in enumerate(batch):
                 if not self._early[key].done():
                     self._early[key].set_result(outcome if isinstance(outcome, str) else outcome[index])
+            if self._batch:
+                self._start_batch()
 
         task.add_done_callback(settle)
 
