@@ -110,6 +110,8 @@ class RawDiagnosis:
 
         def settle(done: asyncio.Future[list[PathFacts] | str]) -> None:
             self._tracing = False
+            if done.cancelled():  # the run is ending
+                return
             outcome = done.result()
             for index, (key, _target) in enumerate(batch):
                 if not self._early[key].done():
@@ -235,6 +237,9 @@ def describe(fact: PathFacts) -> str:
         ttl = max(hop.ttl for hop in fact.hops if hop.answer == "time-exceeded")
         borrowed = f", traced on port {fact.traced_on}" if fact.traced_on is not None else ""
         return f"dropped after {fact.last_hop} (hop {ttl} answered, nothing beyond it{borrowed})"
+    if not fact.traceroute:
+        return (f"raw {what} unanswered; no traceroute toward {target.address} (a few per run: routers "
+                "rate-limit the ICMP answers)")
     return f"raw {what} unanswered and no hop answered: dropped at the first router, or ICMP is filtered"
 
 

@@ -58,6 +58,9 @@ def test_wording_names_the_hop_or_the_router() -> None:
     assert describe(reset) == f"{SERVER} resets a raw SYN"
     assert reset.last_hop == ROUTER and reset.stop == Hop(2, SERVER, "rst")
     assert "no hop answered" in describe(PathFacts(Target(SERVER, "udp", 514)))
+    untraced = PathFacts(Target(SERVER, "tcp", 22), traceroute=False)
+    assert describe(untraced).startswith(f"raw SYN unanswered; no traceroute toward {SERVER}")
+    assert untraced.to_dict()["traceroute"] is False
 
 
 def test_without_privilege_the_flows_keep_their_facts_and_say_root_helps(monkeypatch: pytest.MonkeyPatch) -> None:
