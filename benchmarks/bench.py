@@ -306,7 +306,7 @@ def table(rows: list[Row], extra: list[tuple[str, str, str]], markdown: bool) ->
         lines.append([case, row.user, span(row.walls), span(row.rss_mib, "MiB", 0), row.goal_text, row.met(),
                       nmap, ratio])
     for case, figure, goal in extra:
-        lines.append([case, "root", figure, "", goal, "", "-", "-"])
+        lines.append([case, "-", figure, "", goal, "", "-", "-"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
