@@ -34,6 +34,9 @@ PATH_FAILURES = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED, 
 SILENCE = frozenset({Reason.FILTERED, Reason.NO_RESPONSE, Reason.BLOCKED})
 # Paths that go silent within this long of the first share one burst of early traces.
 EARLY_GATHER_S = 0.1
+# An early burst waits this long for its answers (time-exceeded comes within a round trip), so that
+# the paths that went silent meanwhile get their burst before the scan ends.
+EARLY_WAIT_S = 0.5
 
 
 def needs_diagnosis(result: Result) -> bool:
@@ -106,7 +109,7 @@ class RawDiagnosis:
         """One burst at a time (each sniffs every packet): paths that go silent meanwhile wait for the next."""
         batch, self._batch = self._batch, []
         self._tracing = True
-        task = asyncio.ensure_future(self._run_trace([target for _key, target in batch], self.wait))
+        task = asyncio.ensure_future(self._run_trace([target for _key, target in batch], min(self.wait, EARLY_WAIT_S)))
 
         def settle(done: asyncio.Future[list[PathFacts] | str]) -> None:
             self._tracing = False
