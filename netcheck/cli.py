@@ -117,9 +117,10 @@ def build_parser() -> ArgumentParser:
     scan.add_argument("--deadline", type=seconds(3600), default=120.0,
                       help="deadline of the whole run in seconds (default 120)")
     scan.add_argument("--concurrency", type=whole(1, 100_000), default=256,
-                      help="probes in flight at once (default 256)")
+                      help="probes in flight at once; a probe whose first packet goes unanswered stops "
+                           "counting (default 256; see README, Speed)")
     scan.add_argument("--per-host", type=whole(1, 100_000), default=64,
-                      help="probes in flight to one address at once (default 64)")
+                      help="probes in flight to one address at once; silent ones stop counting (default 64)")
     scan.add_argument("--udp-tries", type=whole(1, 100_000), default=3,
                       help="datagrams a UDP probe sends before calling it silence (default 3)")
     from netcheck.render import FORMATS

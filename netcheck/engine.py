@@ -1,4 +1,19 @@
-"""Run every flow's probe concurrently: the only place with concurrency, timeouts and limits."""
+"""Run every flow's probe concurrently: the only place with concurrency, timeouts and limits.
+
+The scheduling rule (README, "Speed"): a flow holds a place in the global limit (--concurrency)
+and in its host's limit (--per-host) from its start for as long as its packets are answered or
+may still be: the limits bound the work netcheck and a live host do at once. A flow whose first
+packet (SYN, datagram) has drawn no answer for the host's *silence threshold* is silent: it gives
+its places back and waits out its own deadline outside the limits, since a dropped packet puts
+no load on anyone. Each silence widens the host's window and the global one by two places (so
+waves of silence triple, a faster TCP slow start) and each answer narrows them by one, never
+below the configured limits; a host that answers is therefore never probed beyond --per-host.
+The silence threshold is three times the slowest answer seen from that host, at least 0.2 s and
+at most half the probe timeout. Only the network layer can say a packet is unanswered (pacing.py):
+a probe that never reports keeps its places until it ends. Every flow in flight, silent or not,
+holds one open file: the soft RLIMIT_NOFILE is raised to the hard limit, and when that is too
+low for the run, flows are paced within it and the engine says so once.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +22,16 @@ import contextlib
 import importlib
 import ipaddress
 import socket
+import sys
 import time
 import traceback
-from collections import defaultdict
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 
+from netcheck import pacing
 from netcheck.egress import current as current_egress
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
@@ -23,6 +40,12 @@ from netcheck.probes.local import observe_local_listener
 # The engine lets a probe run this much past its own deadline before cancelling it, so
 # the probe can report what it saw (e.g. "connected, then silence") instead of a bare timeout.
 GRACE_S = 0.5
+# A first packet unanswered this long (or longer, for a slow host: see HostPace) counts as silent.
+SILENCE_MIN_S = 0.2
+# Places a silence adds to its host's window and to the global one (an answer takes one back).
+WIDEN_ON_SILENCE = 2
+# Open files kept out of the probes' budget: reports, libraries, the event loop, raw sockets.
+RESERVED_FILES = 128
 
 
 @dataclass(frozen=True)
@@ -34,6 +57,128 @@ class Limits:
     concurrency: int = 256
     per_host: int = 64
     deadline: float = 120.0
+
+
+class Window:
+    """A limit whose size moves: at most `size` holders at once, `size` never below `floor`.
+    Places are handed to waiters in arrival order."""
+
+    def __init__(self, floor: int) -> None:
+        self.floor = floor
+        self.size = floor
+        self.held = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def enter(self) -> None:
+        if self.held < self.size and not self._waiters:
+            self.held += 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():  # handed a place, cancelled before using it
+                self.leave()
+            raise
+
+    def leave(self) -> None:
+        self.held -= 1
+        self._wake()
+
+    def widen(self, places: int = 1) -> None:
+        self.size += places
+        self._wake()
+
+    def narrow(self) -> None:
+        self.size = max(self.floor, self.size - 1)
+
+    def _wake(self) -> None:
+        while self._waiters and self.held < self.size:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.held += 1
+                waiter.set_result(None)
+
+
+class HostPace:
+    """One address's window (floor: --per-host) and the slowest answer seen from it."""
+
+    def __init__(self, per_host: int) -> None:
+        self.window = Window(per_host)
+        self.slowest_s = 0.0
+
+    def silence_after(self, timeout: float) -> float:
+        return min(timeout / 2, max(SILENCE_MIN_S, 3 * self.slowest_s))
+
+
+class _Place:
+    """One flow's places in its host's window and the global one, given back at the end or
+    earlier, when the flow turns out to be silent."""
+
+    def __init__(self, host: HostPace, shared: Window, timeout: float,
+                 on_silent: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.shared = shared
+        self.timeout = timeout
+        self.on_silent = on_silent
+        self.held = True
+        self.answered = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def on_sent(self) -> None:
+        delay = self.host.silence_after(self.timeout)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._silent)
+
+    def on_answer(self, round_trip: float) -> None:
+        self.answered = True
+        self._cancel_timer()
+        self.host.slowest_s = max(self.host.slowest_s, round_trip)
+        self.host.window.narrow()
+        self.shared.narrow()
+
+    def _silent(self) -> None:
+        self._timer = None
+        if self.held and not self.answered:
+            self.release()
+            self.host.window.widen(WIDEN_ON_SILENCE)
+            self.shared.widen(WIDEN_ON_SILENCE)
+            if self.on_silent is not None:
+                self.on_silent()
+
+    def release(self) -> None:
+        self._cancel_timer()
+        if self.held:
+            self.held = False
+            self.host.window.leave()
+            self.shared.leave()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def open_file_budget() -> tuple[int, int]:
+    """Raise the soft open-file limit to the hard one; return (flows that may be in flight, hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        for target in (wanted, 1 << 20, 1 << 16):  # an unlimited hard limit may still be capped by nr_open
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(target, wanted), hard))
+                soft = min(target, wanted)
+                break
+            except (ValueError, OSError):
+                continue
+    usable = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    return max(16, usable - RESERVED_FILES), hard
+
+
+def _stderr_notice(text: str) -> None:
+    print(f"netcheck: {text}", file=sys.stderr)
 
 
 class Observer(Protocol):
@@ -50,6 +195,8 @@ class ScanHook(Protocol):
     choose  the registered probe kind that tests an outbound flow instead of the profile's, or None
     after   refines the results once every probe has finished (e.g. diagnoses the failed flows);
             it bounds its own time and must not raise
+    Optional: prepare(flows) before the probes start; silent(flow, address) when a flow's first
+    packet goes unanswered (see the scheduling rule above). Neither may block or raise.
     """
 
     def choose(self, flow: Flow) -> str | None: ...
@@ -79,15 +226,16 @@ class Resolver:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._pending: dict[str, asyncio.Task[str | Observation]] = {}
+        self._literals: dict[str, str] = {}  # IP addresses as written -> normalised (parsed once per run)
 
     async def resolve(self, host: str) -> str | Observation:
-        try:
-            address = str(ipaddress.ip_address(host))
-        except ValueError:
-            pass
-        else:  # -4 / -6 / --source: a literal of the other family is out of this scan's scope
-            refused = current_egress().refuses(address)
-            return Observation(Reason.NOT_APPLICABLE, refused) if refused else address
+        literal = self._literals.get(host)
+        if literal is None:
+            with contextlib.suppress(ValueError):  # a name, not an address
+                literal = self._literals[host] = str(ipaddress.ip_address(host))
+        if literal is not None:  # -4 / -6 / --source: a literal of the other family is out of this scan's scope
+            refused = current_egress().refuses(literal)
+            return Observation(Reason.NOT_APPLICABLE, refused) if refused else literal
         if host not in self._pending:
             self._pending[host] = asyncio.ensure_future(self._lookup(host))
         return await asyncio.shield(self._pending[host])
@@ -117,19 +265,25 @@ class Resolver:
 
 class Engine:
     def __init__(self, ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
-                 hooks: Sequence[ScanHook] = ()) -> None:
+                 hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = _stderr_notice) -> None:
         self.ctx = ctx
         self.limits = limits
         self.observer = observer
         self.hooks = hooks
+        self.notice = notice
         self.registry = load_all()
         self.resolver = Resolver(limits.timeout)
-        self._global = asyncio.Semaphore(limits.concurrency)
-        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(limits.per_host))
+        self._global = Window(limits.concurrency)
+        self._hosts: dict[str, HostPace] = {}
+        self._files = Window(1 << 20)
 
     async def run(self, flows: list[Flow]) -> list[Result]:
         self._preload(flows)
+        self._budget_files(flows)
+        for hook in self.hooks:
+            prepare = getattr(hook, "prepare", None)
+            if prepare is not None:  # optional: e.g. raw diagnosis imports scapy while the probes run
+                prepare(flows)
         if self.observer:
             self.observer.start(len(flows))
         tasks = {asyncio.ensure_future(self._one(flow)): flow for flow in flows}
@@ -148,6 +302,14 @@ class Engine:
         for hook in self.hooks:
             results = await hook.after(results, self.ctx)
         return results
+
+    def _budget_files(self, flows: list[Flow]) -> None:
+        budget, hard = open_file_budget()
+        self._files = Window(budget)
+        outbound = sum(1 for flow in flows if flow.direction is Direction.OUT and flow.host)
+        if outbound > budget:
+            self.notice(f"the open-file limit ({hard}) lets {budget} of {outbound} flows be in flight at once: "
+                        "the others wait their turn, so silent hosts take longer (raise it: ulimit -Hn)")
 
     def _preload(self, flows: list[Flow]) -> None:
         """Import the heavy libraries the planned probes need before any probe's clock starts:
@@ -193,22 +355,51 @@ class Engine:
     async def _guarded(self, flow: Flow, address: str | None, kind: ProbeKind, inbound: bool = False) -> Observation:
         """Run one probe under the limits and its deadline; never let it raise."""
         host_key = address or flow.host or "local"
-        async with self._global, self._per_host[host_key]:
-            started = time.monotonic()
+        host = self._hosts.get(host_key)
+        if host is None:
+            host = self._hosts[host_key] = HostPace(self.limits.per_host)
+        await self._files.enter()
+        try:
+            await host.window.enter()  # the host's place first: waiting for it must not hold a global one
             try:
-                async with asyncio.timeout(self.ctx.timeout + GRACE_S):
-                    if inbound:
-                        return await observe_local_listener(flow, self.ctx)
-                    return await kind.observe(flow, address, self.ctx)
-            except TimeoutError:
-                waited = time.monotonic() - started
-                return Observation(kind.on_timeout, f"no answer within {waited:.1f} s", {"timeout_s": self.ctx.timeout})
-            except Exception as exc:  # a probe bug must not end the run
-                return Observation(
-                    Reason.INTERNAL_ERROR,
-                    f"netcheck's {kind.name} probe failed: {type(exc).__name__}: {exc}",
-                    {"traceback": traceback.format_exc()},
-                )
+                await self._global.enter()
+            except BaseException:
+                host.window.leave()
+                raise
+            place = _Place(host, self._global, self.ctx.timeout, lambda: self._tell_silent(flow, address))
+            token = pacing.CURRENT.set(pacing.FlowSignal(place.on_sent, place.on_answer))
+            try:
+                return await self._observe(flow, address, kind, inbound)
+            finally:
+                pacing.CURRENT.reset(token)
+                place.release()
+        finally:
+            self._files.leave()
+
+    def _tell_silent(self, flow: Flow, address: str | None) -> None:
+        """Hooks with a `silent(flow, address)` method hear when a flow turns silent (raw diagnosis
+        traces its path while the scan waits out the timeout); they must not raise."""
+        for hook in self.hooks:
+            silent = getattr(hook, "silent", None)
+            if silent is not None:
+                silent(flow, address)
+
+    async def _observe(self, flow: Flow, address: str | None, kind: ProbeKind, inbound: bool) -> Observation:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.ctx.timeout + GRACE_S):
+                if inbound:
+                    return await observe_local_listener(flow, self.ctx)
+                return await kind.observe(flow, address, self.ctx)
+        except TimeoutError:
+            waited = time.monotonic() - started
+            return Observation(kind.on_timeout, f"no answer within {waited:.1f} s", {"timeout_s": self.ctx.timeout})
+        except Exception as exc:  # a probe bug must not end the run
+            return Observation(
+                Reason.INTERNAL_ERROR,
+                f"netcheck's {kind.name} probe failed: {type(exc).__name__}: {exc}",
+                {"traceback": traceback.format_exc()},
+            )
 
     @staticmethod
     def _result(flow: Flow, address: str | None, observation: Observation, status: Status) -> Result:
@@ -225,5 +416,5 @@ class Engine:
 
 
 async def scan(flows: list[Flow], ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
-               hooks: Sequence[ScanHook] = ()) -> list[Result]:
-    return await Engine(ctx, limits, observer, hooks).run(flows)
+               hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = _stderr_notice) -> list[Result]:
+    return await Engine(ctx, limits, observer, hooks, notice).run(flows)

@@ -6,6 +6,7 @@ CLI can print one line and exit 2. Nothing here touches the network.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -455,11 +456,17 @@ class _FlowIndex(dict[str, str]):
         return self.peer_kinds.get(peer, set())
 
 
+@functools.lru_cache(maxsize=None)
+def _builtin_profile(path: Path, mtime_ns: int) -> Profile:
+    """A built-in profile, parsed once per process (and again only if the file changes)."""
+    return replace(profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE)), generation=generation_of(path))
+
+
 def _known_flows(profile: Profile | None) -> _FlowIndex:
     index = _FlowIndex()
     for path in builtin_profiles().values():
         if profile is None or Path(profile.path).resolve() != path.resolve():
-            index.add(profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE)))
+            index.add(_builtin_profile(path, path.stat().st_mtime_ns))
     if profile:
         index.add(profile)
     return index

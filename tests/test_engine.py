@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from pathlib import Path
 
@@ -122,8 +123,12 @@ def test_unconfigured_peer_is_skipped_not_failed() -> None:
 
 
 def test_inbound_flow_checks_the_local_listener() -> None:
-    [result] = run([make_flow(port=1, direction=Direction.IN, host="")], Limits())
-    assert result.reason in (Reason.NOT_LISTENING, Reason.LISTENING)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        [listening] = run([make_flow(port=port, direction=Direction.IN, host="")], Limits())
+    [closed] = run([make_flow(port=port, direction=Direction.IN, host="")], Limits())
+    assert listening.reason is Reason.LISTENING, listening.detail
+    assert closed.reason is Reason.NOT_LISTENING, closed.detail
 
 
 def test_declared_imports_are_loaded_before_probes_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import struct
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from netcheck import pacing
 from netcheck.egress import current as current_egress
 from netcheck.model import Observation, Reason
 
@@ -148,42 +150,89 @@ async def connect_tcp(address: str, port: int, timeout: float) -> socket.socket 
     """A connected non-blocking TCP socket, or an Observation saying precisely why not.
 
     Silence until `timeout` is `filtered`; a reset is `refused`; an ICMP error names its
-    type, code and sender. The latency of the handshake is set on the Observation; for
-    a success, callers measure it themselves around this call.
+    type, code and sender. See connect_tcp_timed for the handshake's duration.
+    """
+    connected = await connect_tcp_timed(address, port, timeout)
+    return connected if isinstance(connected, Observation) else connected[0]
+
+
+async def connect_tcp_timed(address: str, port: int, timeout: float) -> tuple[socket.socket, float] | Observation:
+    """connect_tcp, with the handshake's duration in ms on success (on failure, on the Observation).
+
+    The clock runs from connect() to the moment the kernel reports the outcome (the loop's
+    writability callback), not to when this coroutine resumes: with thousands of flows in
+    flight, resuming waits its turn, and that wait is netcheck's, not the network's.
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(family_of(address), socket.SOCK_STREAM)
-    sock.setblocking(False)
-    enable_recverr(sock)
-    started = time.monotonic()
     try:
+        sock.setblocking(False)
+        enable_recverr(sock)
         current_egress().prepare(sock, address)  # --interface / --source
-        async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, (address, port))
-    except TimeoutError:
-        sock.close()
-        return Observation(Reason.FILTERED, f"TCP {port}: no answer to SYN within {timeout:g} s",
-                           {"timeout_s": timeout})
-    except OSError as exc:
-        observation = failure_from_oserror(exc, sock, f"TCP {port}")
-        sock.close()
-        return Observation(observation.reason, observation.detail, observation.evidence, elapsed_ms(started))
+        started = time.monotonic()
+        code = sock.connect_ex((address, port))
+        finished = time.monotonic()
+        if code in (errno.EINPROGRESS, errno.EAGAIN):
+            code, finished = _settled(sock, code)
+        if code in (errno.EINPROGRESS, errno.EAGAIN):
+            pacing.sent()  # the SYN is out and unanswered (an outcome within connect() needs no silence clock)
+            try:
+                async with asyncio.timeout(timeout):
+                    code, finished = await _outcome(loop, sock)
+            except TimeoutError:
+                sock.close()
+                return Observation(Reason.FILTERED, f"TCP {port}: no answer to SYN within {timeout:g} s",
+                                   {"timeout_s": timeout})
+        pacing.answered()
+        latency = round((finished - started) * 1000, 2)
+        if code:
+            observation = failure_from_oserror(OSError(code, os.strerror(code)), sock, f"TCP {port}")
+            sock.close()
+            return Observation(observation.reason, observation.detail, observation.evidence, latency)
     except BaseException:
         sock.close()
         raise
-    return sock
+    return sock, latency
+
+
+def _settled(sock: socket.socket, code: int) -> tuple[int, float]:
+    """The outcome if the kernel already has it (loopback and local networks answer within connect()),
+    else `code` unchanged: two cheap system calls that keep the loop's own delays out of the latency."""
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        return error, time.monotonic()
+    try:
+        sock.getpeername()
+    except OSError:
+        return code, time.monotonic()
+    return 0, time.monotonic()
+
+
+async def _outcome(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[int, float]:
+    """Wait until a non-blocking connect ends: (SO_ERROR, when the kernel said so)."""
+    fd = sock.fileno()
+    future: asyncio.Future[tuple[int, float]] = loop.create_future()
+
+    def ready() -> None:
+        if not future.done():
+            future.set_result((sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), time.monotonic()))
+
+    loop.add_writer(fd, ready)
+    try:
+        return await future
+    finally:
+        loop.remove_writer(fd)
 
 
 async def open_stream(
     address: str, port: int, timeout: float
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | Observation:
     """connect_tcp wrapped in asyncio streams: (reader, writer, handshake ms) or the failure."""
-    started = time.monotonic()
-    connected = await connect_tcp(address, port, timeout)
+    connected = await connect_tcp_timed(address, port, timeout)
     if isinstance(connected, Observation):
         return connected
-    latency = elapsed_ms(started)
-    reader, writer = await asyncio.open_connection(sock=connected)
+    sock, latency = connected
+    reader, writer = await asyncio.open_connection(sock=sock)
     return reader, writer, latency
 
 

@@ -17,7 +17,7 @@ import struct
 import time
 from typing import Any
 
-from netcheck import values
+from netcheck import pacing, values
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
@@ -99,12 +99,15 @@ async def _request_once(address: str, port: int, timeout: float, max_offset: flo
         sent_wall = time.time()
         request = ntplib.NTPPacket(version=NTP_VERSION, mode=3,
                                    tx_timestamp=ntplib.system_to_ntp_time(sent_wall)).to_data()
+        pacing.sent()
         sock.send(request)  # no await between stamping and sending
         async with asyncio.timeout(timeout):
             reply, arrived_wall = await _receive(sock)
+        pacing.answered()
     except TimeoutError:
         return Observation(Reason.NO_RESPONSE, f"NTP {port}: no reply within {timeout:.2f} s", {})
     except OSError as exc:
+        pacing.answered()
         failed = failure_from_oserror(exc, sock, f"NTP {port}")
         return Observation(failed.reason, failed.detail, failed.evidence, elapsed_ms(started))
     finally:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
-from netcheck.probes._net import connect_tcp, elapsed_ms
+from netcheck.probes._net import connect_tcp_timed
 
 DEFAULT_SAMPLE = 8
 # Windows' own dynamic RPC range starts here; worth sampling whenever a range covers it.
@@ -32,12 +31,11 @@ async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
 
 
 async def handshake(address: str, port: int, timeout: float) -> Observation:
-    started = time.monotonic()
-    connected = await connect_tcp(address, port, timeout)
+    connected = await connect_tcp_timed(address, port, timeout)
     if isinstance(connected, Observation):
         return connected
-    latency = elapsed_ms(started)
-    connected.close()
+    sock, latency = connected
+    sock.close()
     return Observation(Reason.OPEN, f"TCP {port}: handshake completed in {latency:.1f} ms",
                        {"handshake_ms": latency}, latency)
 

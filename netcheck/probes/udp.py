@@ -10,6 +10,7 @@ import asyncio
 import socket
 import time
 
+from netcheck import pacing
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.probes import ProbeContext, register
@@ -46,6 +47,7 @@ async def exchange(address: str, port: int, payload: bytes, ctx: ProbeContext,
     try:
         current_egress().prepare(sock, address)  # --interface / --source
         sock.connect((address, port))
+        pacing.sent()
         for attempt in range(1, tries + 1):
             try:
                 await loop.sock_sendall(sock, payload)
@@ -54,9 +56,11 @@ async def exchange(address: str, port: int, payload: bytes, ctx: ProbeContext,
             except TimeoutError:
                 continue
             except OSError as exc:
+                pacing.answered()
                 failed = failure_from_oserror(exc, sock, f"UDP {port}")
                 return Observation(failed.reason, failed.detail, {**failed.evidence, "tries": attempt},
                                    elapsed_ms(started))
+            pacing.answered()
             latency = elapsed_ms(started)
             return Observation(
                 Reason.ANSWERED, f"UDP {port}: {len(reply)}-byte reply in {latency:.1f} ms",

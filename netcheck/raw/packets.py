@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import logging
 import random
+import select
 from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.probes._net import ICMP4_UNREACH_TEXT
+
+# What the capture keeps (a BPF filter, applied by the kernel): ICMP errors, UDP, resets and SYN-ACKs -
+# not the SYNs a concurrent scan sends by the thousand, which scapy would otherwise parse one by one.
+ANSWERS = ("icmp or udp or (tcp[tcpflags] & tcp-rst != 0) "
+           "or (tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack))")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class PathFacts:
     responder  who sent that answer (the host, or a router's ICMP)
     hops       the TTL-limited probes that drew an answer, by TTL, up to the first final one
     traced_on  the port of the same address whose traceroute these hops are, when not this target's own
+    traceroute False when no TTL-limited probe went toward this address (only a few per burst)
     """
 
     target: Target
@@ -58,6 +65,7 @@ class PathFacts:
     icmp_code: int | None = None
     hops: list[Hop] = field(default_factory=list)
     traced_on: int | None = None
+    traceroute: bool = True
 
     @property
     def last_hop(self) -> str | None:
@@ -87,6 +95,8 @@ class PathFacts:
         }
         if self.traced_on is not None:
             facts["traced_on_port"] = self.traced_on
+        if not self.traceroute:
+            facts["traceroute"] = False
         if self.icmp_type is not None:
             facts["icmp"] = {"type": self.icmp_type, "code": self.icmp_code, "sender": self.responder,
                              "text": self.icmp_text()}
@@ -110,6 +120,8 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.sendrecv import sr
 
+    _give_scapy_poll()
+
     from netcheck.egress import current
 
     egress = current()  # --source / --interface: the raw packets leave where the probes did
@@ -128,7 +140,11 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
         packets.append((IP(dst=target.address, src=source, ttl=ttl) if ttl else IP(dst=target.address, src=source))
                        / layer4)
     facts = [PathFacts(target) for target in targets]
-    answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0, iface=egress.interface)
+    try:
+        answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0, iface=egress.interface, filter=ANSWERS)
+    except (ImportError, OSError) as exc:  # no libpcap to compile the filter: sniff everything
+        logging.getLogger(__name__).debug("unfiltered raw capture: %s", exc)
+        answered, _unanswered = sr(packets, timeout=wait, verbose=0, retry=0, iface=egress.interface)
     for sent, received in answered:
         index, ttl = meta[(targets_transport(sent), int(sent.sport))]
         _record(facts[index], ttl, received)
@@ -139,6 +155,37 @@ def trace(targets: list[Target], max_hops: int, wait: float, traceroute: int) ->
             fact.hops = [hop for hop in fact.hops if hop.ttl <= stop.ttl]
     _borrow_hops(facts, set(traced))
     return facts
+
+
+def _give_scapy_poll() -> None:
+    """scapy waits on its sockets with select(), which refuses file descriptors above 1023 - and a
+    trace runs while the scan holds thousands of sockets open. poll() has no such limit."""
+    import scapy.supersocket
+
+    modules = [scapy.supersocket]
+    try:
+        import scapy.arch.linux as linux
+
+        modules.append(linux)
+    except ImportError:
+        pass
+    for module in modules:
+        if getattr(module, "select", None) is not _select_by_poll:
+            module.select = _select_by_poll  # type: ignore[attr-defined]
+
+
+def _select_by_poll(readable: list[Any], writable: list[Any], errors: list[Any],
+                    timeout: float | None = None) -> tuple[list[Any], list[Any], list[Any]]:
+    """select.select for reading only (all scapy asks for), by poll()."""
+    poller = select.poll()
+    watched: dict[int, list[Any]] = {}
+    for item in readable:
+        fd = item if isinstance(item, int) else item.fileno()
+        if fd not in watched:
+            poller.register(fd, select.POLLIN)
+        watched.setdefault(fd, []).append(item)
+    events = poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
+    return [item for fd, _event in events for item in watched.get(fd, [])], [], []
 
 
 def _borrow_hops(facts: list[PathFacts], traced: set[int]) -> None:
@@ -153,6 +200,8 @@ def _borrow_hops(facts: list[PathFacts], traced: set[int]) -> None:
         if siblings:
             fact.hops = [hop for hop in siblings[0].hops if not hop.final]
             fact.traced_on = siblings[0].target.port
+        else:
+            fact.traceroute = False
 
 
 def targets_transport(packet: Any) -> str:

@@ -4,6 +4,7 @@ without the privilege (pure logic, and a real unprivileged scan)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -57,6 +58,9 @@ def test_wording_names_the_hop_or_the_router() -> None:
     assert describe(reset) == f"{SERVER} resets a raw SYN"
     assert reset.last_hop == ROUTER and reset.stop == Hop(2, SERVER, "rst")
     assert "no hop answered" in describe(PathFacts(Target(SERVER, "udp", 514)))
+    untraced = PathFacts(Target(SERVER, "tcp", 22), traceroute=False)
+    assert describe(untraced).startswith(f"raw SYN unanswered; no traceroute toward {SERVER}")
+    assert untraced.to_dict()["traceroute"] is False
 
 
 def test_without_privilege_the_flows_keep_their_facts_and_say_root_helps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,22 +107,30 @@ def test_an_unprivileged_scan_falls_back_with_a_note(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="raw packets need root")
 def test_as_root_on_loopback_the_probe_sees_the_reset() -> None:
+    from netcheck.raw.packets import trace
+
     port = free_port("tcp")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))
         closed_udp = udp.getsockname()[1]
-    results = [
-        Result(make_flow(port, host="127.0.0.1"), Status.FAIL, Reason.REFUSED, "refused", address="127.0.0.1"),
-        Result(make_flow(closed_udp, transport="udp", probe="udp", host="127.0.0.1", flow_id="u"), Status.FAIL,
-               Reason.REFUSED, "refused", address="127.0.0.1"),
-    ]
-    out = asyncio.run(RawDiagnosis(wait=1.0, max_hops=2).after(results, ProbeContext(timeout=1, run_id="r")))
-    tcp_raw, udp_raw = out[0].evidence["raw"], out[1].evidence["raw"]
+    tcp, udp_facts = trace([Target("127.0.0.1", "tcp", port), Target("127.0.0.1", "udp", closed_udp)], 2, 1.0, 6)
+    tcp_raw, udp_raw = tcp.to_dict(), udp_facts.to_dict()
     assert tcp_raw["syn"] == "rst" and tcp_raw["responder"] == "127.0.0.1"
     assert tcp_raw["hops"][0] == {"ttl": 1, "address": "127.0.0.1", "answer": "rst"}
-    assert "127.0.0.1 resets a raw SYN" in out[0].detail
+    assert describe(tcp) == "127.0.0.1 resets a raw SYN"
     assert udp_raw["udp"] == "icmp" and udp_raw["icmp"]["code"] == 3
-    assert "the host itself answers port unreachable" in out[1].detail
+    assert describe(udp_facts).startswith("the host itself answers port unreachable")
+
+
+def test_as_root_loopback_flows_are_not_traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on loopback there is no path to trace: the scan keeps what connect() said, and scapy stays unloaded
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", lambda *a: pytest.fail("traced loopback"))
+    results = [Result(make_flow(9, host="127.0.0.1"), Status.FAIL, Reason.REFUSED, "refused", address="127.0.0.1")]
+    said: list[str] = []
+    assert asyncio.run(RawDiagnosis(say=said.append).after(results, ProbeContext(timeout=1, run_id="r"))) == results
+    assert said == []
 
 
 def test_the_terminal_report_shows_the_hop() -> None:
@@ -132,3 +144,63 @@ def test_the_terminal_report_shows_the_hop() -> None:
                    site="s", site_file="s.yaml", started="2026-01-01T00:00:00Z", finished="2026-01-01T00:00:01Z")
     # the clause is part of the Detail column (wide enough here not to wrap)
     assert f"dropped after {ROUTER} (hop 1 answered" in render_terminal(Report.build(info, [result]), width=250)
+
+
+def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 40 flows to one address dropped alike, 3 refused there, and 5 dropped to another address
+    traced: list[list[Target]] = []
+
+    def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
+        traced.append(list(targets))
+        return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
+
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+    other = "203.0.113.20"
+
+    def named(result: Result, address: str = SERVER) -> Result:
+        flow = dataclasses.replace(result.flow, id=f"f{result.flow.port}")
+        return dataclasses.replace(result, flow=flow, address=address)
+
+    results = [named(failed(Reason.FILTERED, port=9000 + i)) for i in range(40)]
+    results += [named(failed(Reason.REFUSED, port=9100 + i)) for i in range(3)]
+    results += [named(failed(Reason.FILTERED, port=9200 + i), other) for i in range(5)]
+    said: list[str] = []
+    out = asyncio.run(RawDiagnosis(say=said.append).after(results, ProbeContext(timeout=1, run_id="r")))
+    # Then one burst, one trace per (address, kind of failure), each on its group's first port
+    assert traced == [[Target(SERVER, "tcp", 9000), Target(SERVER, "tcp", 9100), Target(other, "tcp", 9200)]]
+    assert said == ["raw diagnosis of 48 failed flow(s): 3 path trace(s), one per address and kind of failure"]
+    # and every other flow of a group borrows its answer and says whose it is
+    assert "borrowed_from" not in out[0].evidence["raw"] and "borrows" not in out[0].detail
+    assert out[1].evidence["raw"]["borrowed_from"] == {"flow": "f9000", "port": 9000, "flows_sharing": 40}
+    assert "path traced once for 40 flows" in out[1].detail and f"dropped after {ROUTER}" in out[1].detail
+    assert out[41].evidence["raw"]["borrowed_from"]["port"] == 9100
+    assert out[44].evidence["raw"]["borrowed_from"]["port"] == 9200
+
+
+def test_a_silent_path_is_traced_during_the_scan_and_not_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    traced: list[list[Target]] = []
+
+    def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
+        traced.append(list(targets))
+        return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
+
+    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
+    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
+    monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+    results = [dataclasses.replace(failed(Reason.FILTERED, port=9000 + i),
+                                   flow=make_flow(9000 + i, host=SERVER, flow_id=f"f{i}")) for i in range(10)]
+
+    async def scan_then_diagnose() -> list[Result]:
+        hook = RawDiagnosis()
+        for result in results:  # what the engine does as each first SYN goes unanswered
+            hook.silent(result.flow, SERVER)
+        await asyncio.sleep(0.3)  # the scan waits out its timeout; the early burst runs meanwhile
+        assert traced == [[Target(SERVER, "tcp", 9000)]]
+        return await hook.after(results, ProbeContext(timeout=1, run_id="r"))
+
+    out = asyncio.run(scan_then_diagnose())
+    assert traced == [[Target(SERVER, "tcp", 9000)]]  # after() reused it
+    assert f"dropped after {ROUTER}" in out[0].detail and "borrowed_from" not in out[0].evidence["raw"]
+    assert out[9].evidence["raw"]["borrowed_from"] == {"flow": "f0", "port": 9000, "flows_sharing": 10}
