@@ -116,7 +116,8 @@ def build_parser() -> ArgumentParser:
 # add_parser(commands) and may have add_scan_options(scan_parser); both must
 # import nothing heavy (start-up stays under 0.3 s).
 EXTENSIONS = [
-    name for name in ("netcheck.certs.cli", "netcheck.reports_cli", "netcheck.listen.cli", "netcheck.demo_cli")
+    name for name in ("netcheck.certs.cli", "netcheck.reports_cli", "netcheck.listen.cli", "netcheck.demo_cli",
+                      "netcheck.shell_cli")
     if importlib.util.find_spec(name.rsplit(".", 1)[0]) is not None
     and importlib.util.find_spec(name) is not None
 ]

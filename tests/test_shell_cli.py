@@ -1,0 +1,97 @@
+"""`netcheck completion bash|zsh` and `netcheck man`: the scripts load in real shells and complete
+netcheck's own subcommands and options; the man page renders without a roff warning."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.listen.helpers import REPO
+
+SUBCOMMANDS = {"scan", "profiles", "validate", "schema", "cert", "report", "diff", "merge", "listen", "demo",
+               "completion", "man"}
+
+
+def netcheck(*args: str) -> str:
+    run = subprocess.run([sys.executable, "-m", "netcheck", *args], capture_output=True, text=True, timeout=60,
+                         cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    return run.stdout
+
+
+def need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.skip(f"{program} is not installed (see .ci/apt-packages.txt)")
+    return path
+
+
+def bash_complete(script: Path, words: list[str]) -> set[str]:
+    """What bash offers for the last word, by calling the registered completion function as bash would."""
+    quoted = " ".join(f"'{word}'" for word in words)
+    program = (f"source {script}\n"
+               f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; "
+               "COMP_POINT=${#COMP_LINE}\n"
+               "function=$(complete -p netcheck | sed -E 's/.*-F ([^ ]+).*/\\1/')\n"
+               "\"$function\" netcheck \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+               "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    run = subprocess.run([need("bash"), "--norc", "--noprofile", "-c", program], capture_output=True, text=True,
+                         timeout=30, cwd=script.parent)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    return {line.strip() for line in run.stdout.splitlines() if line.strip()}
+
+
+def test_bash_completion_parses_and_completes_subcommands_and_options(tmp_path: Path) -> None:
+    script = tmp_path / "netcheck.bash"
+    script.write_text(netcheck("completion", "bash"))
+    syntax = subprocess.run([need("bash"), "-n", str(script)], capture_output=True, text=True, timeout=30)
+    assert syntax.returncode == 0, syntax.stderr
+    assert bash_complete(script, ["netcheck", ""]) >= SUBCOMMANDS
+    assert bash_complete(script, ["netcheck", "sc"]) == {"scan", "schema"}
+    assert bash_complete(script, ["netcheck", "scan", "--pro"]) == {"--profile"}
+    assert bash_complete(script, ["netcheck", "scan", "--no-"]) == {"--no-progress", "--no-raw"}
+    assert bash_complete(script, ["netcheck", "cert", "c"]) == {"check", "convert", "csr"}
+    assert bash_complete(script, ["netcheck", "completion", ""]) == {"bash", "zsh"}
+
+
+def test_zsh_completion_loads_registers_and_lists_subcommands(tmp_path: Path) -> None:
+    zsh = need("zsh")
+    script = tmp_path / "_netcheck"
+    script.write_text(netcheck("completion", "zsh"))
+    syntax = subprocess.run([zsh, "-n", str(script)], capture_output=True, text=True, timeout=30)
+    assert syntax.returncode == 0, syntax.stderr
+    # compinit + eval (as in ~/.zshrc) registers the function for netcheck; _describe is the zsh
+    # helper the script hands its candidates to, replaced here by one that prints them.
+    program = (f"autoload -Uz compinit && compinit -u -D\neval \"$(<{script})\"\n"
+               "print -r -- \"comps=$_comps[netcheck]\"\n"
+               "_describe() { print -rl -- ${(P)2} }\n_shtab_netcheck_commands\n_shtab_netcheck_cert_commands\n")
+    run = subprocess.run([zsh, "-f", "-c", program], capture_output=True, text=True, timeout=30,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "comps=_shtab_netcheck"
+    offered = {line.split(":", 1)[0] for line in lines[1:]}
+    assert offered == SUBCOMMANDS | {"check", "convert", "csr"}
+
+
+def test_the_man_page_renders_without_warnings_and_names_every_subcommand(tmp_path: Path) -> None:
+    page = tmp_path / "netcheck.1"
+    page.write_text(netcheck("man"))
+    assert page.read_text().startswith(".TH NETCHECK \"1\"")
+    # groff -ww: every warning; -z: format, print nothing but diagnostics
+    groff = subprocess.run([need("groff"), "-man", "-ww", "-z", "-Tutf8", str(page)], capture_output=True,
+                           text=True, timeout=30)
+    assert groff.returncode == 0 and groff.stderr == "", groff.stderr
+    shown = subprocess.run([need("man"), "-l", str(page)], capture_output=True, text=True, timeout=30,
+                           env={"PATH": "/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "100", "LANG": "C.UTF-8"})
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    text = shown.stdout
+    assert "netcheck - network and port readiness scanner" in text
+    for command in SUBCOMMANDS:
+        assert f"netcheck {command}" in text
+    assert "--profile" in text and "Exit codes: 0" in text
