@@ -1,5 +1,5 @@
-"""The self-contained executable (`python3 packaging/build.py` -> dist/netcheck), built once per module
-from this checkout and run as on an air-gapped host without Python (see isolation.py): demo, scan,
+"""The self-contained executable (`python3 packaging/build.py` -> dist/netcheck), built once per session
+(conftest.py) from this checkout and run as on an air-gapped host without Python (see isolation.py): demo, scan,
 cert, listen, the raw diagnosis as root, completion and man all work from what the file carries."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,6 @@ from tests.listen.helpers import REPO, free_port
 from tests.packaging.isolation import hidden_paths, isolated, isolated_script
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the isolation (unshare --net --mount) needs root")
-
-
-@pytest.fixture(scope="module")
-def executable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    dist = tmp_path_factory.mktemp("dist")
-    started = time.monotonic()
-    build = subprocess.run([sys.executable, "packaging/build.py", "--dist", str(dist)], cwd=REPO,
-                           capture_output=True, text=True, timeout=1200)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    path = Path(build.stdout.strip().splitlines()[-1])
-    assert path == dist / "netcheck" and path.is_file() and os.access(path, os.X_OK)
-    print(f"\nbuilt {path} ({path.stat().st_size / 2**20:.1f} MiB) in {time.monotonic() - started:.0f} s")
-    yield path
 
 
 @pytest.fixture
