@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,13 +67,13 @@ def run_playbook(fleet: Fleet, executable: Path, reports: Path,
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, executable: Path) -> Fleet:
+def fleet(tmp_path_factory: pytest.TempPathFactory, executable: Path) -> Iterator[Fleet]:
     folder = tmp_path_factory.mktemp("fleet")
     with start_fleet(folder, SENSORS) as running:
         yield running
 
 
-def fleet_json(reports: Path) -> dict:
+def fleet_json(reports: Path) -> dict[str, Any]:
     merged = sorted(reports.glob("netcheck-fleet-*.json"))
     assert len(merged) == 1, sorted(p.name for p in reports.iterdir())
     return json.loads(merged[0].read_text())
