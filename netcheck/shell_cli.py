@@ -13,6 +13,24 @@ from typing import Any
 
 SHELLS = ("bash", "zsh")
 SUMMARY = "network and port readiness scanner for OT security appliances"
+# What the option list cannot say: the environment netcheck reads.
+EXTRA_SECTIONS = r""".SH ENVIRONMENT
+.TP
+.B NETCHECK_LISTENER_KEY
+shared key (16+ characters) of \fBnetcheck listen\fR and \fBnetcheck scan \-\-listener\fR;
+set it on both sides so only netcheck can confirm a flow
+.TP
+.B NO_COLOR
+no colour in the terminal table
+.TP
+.B TMPDIR
+where the self-contained executable unpacks itself at each start
+.PP
+Secrets (LDAP password, SNMP community and keys, proxy password, key passphrases) are read only
+from the environment variables a site file or an option names (\fBpassword_env\fR, \fB\-\-pass\-env\fR).
+.SH SEE ALSO
+\fBnetcheck completion bash|zsh\fR for shell completion; the README of the project.
+"""
 
 
 def add_parser(commands: Any) -> None:
@@ -54,7 +72,7 @@ def man_page() -> str:
     page.description = SUMMARY
     # Help texts quoting a command ('netcheck cert ...') would start a line with the roff
     # no-break control character: \& makes such a line plain text.
-    return re.sub(r"^'", r"\\&'", str(page), flags=re.MULTILINE)
+    return re.sub(r"^'", r"\\&'", str(page), flags=re.MULTILINE) + EXTRA_SECTIONS
 
 
 def cmd_completion(args: argparse.Namespace) -> int:

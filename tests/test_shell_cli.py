@@ -94,4 +94,4 @@ def test_the_man_page_renders_without_warnings_and_names_every_subcommand(tmp_pa
     assert "netcheck - network and port readiness scanner" in text
     for command in SUBCOMMANDS:
         assert f"netcheck {command}" in text
-    assert "--profile" in text and "Exit codes: 0" in text
+    assert "--profile" in text and "Exit codes: 0" in text and "NETCHECK_LISTENER_KEY" in text

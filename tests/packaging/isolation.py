@@ -24,8 +24,10 @@ BARE_ENV = {"PATH": "/nonexistent", "HOME": "/nonexistent", "LANG": "C.UTF-8"}
 
 def hidden_paths() -> list[str]:
     """Every place a Python interpreter or package could be found on this machine, and the source tree."""
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
-                  *glob.glob("/usr/lib/python3*"), *glob.glob("/usr/local/lib/python3*"), str(REPO)}
+    # a system interpreter's prefix is /usr itself: then its lib/python3* folders are hidden instead
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix} - {"/", "/usr", "/usr/local", "/opt"}
+    candidates = {*prefixes, *site.getsitepackages(), site.getusersitepackages(), *glob.glob("/usr/lib/python3*"),
+                  *glob.glob("/usr/local/lib/python3*"), str(REPO)}
     existing = sorted({path for path in candidates if Path(path).is_dir()})
     # a path inside another hidden path disappears with it (and could not be mounted over)
     return [path for path in existing if not any(path != other and path.startswith(other + "/") for other in existing)]
