@@ -57,7 +57,7 @@ def run_playbook(fleet: Fleet, executable: Path, reports: Path,
         "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={fleet.known_hosts} -o StrictHostKeyChecking=yes "
                             "-o ControlMaster=auto -o ControlPersist=30s",
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(fleet.dir / "cp"), "ANSIBLE_LOCAL_TEMP": str(fleet.dir / "tmp"),
-        "ANSIBLE_REMOTE_TMP": "/tmp/.netcheck-ansible", "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_REMOTE_TMP": str(fleet.dir / "remote-tmp"), "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
     }
     extra = {"netcheck_site_file": str(REPO / "examples" / "loopback.yaml"), "netcheck_timeout": 1,
