@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 SHELLS = ("bash", "zsh")
@@ -57,8 +58,37 @@ def _parser() -> argparse.ArgumentParser:
 def completion_script(shell: str) -> str:
     import shtab
 
-    script: str = shtab.complete(_parser(), shell=shell)
+    from netcheck.profiles import builtin_profiles
+
+    names = " ".join(builtin_profiles())
+    # --profile: a built-in name or a YAML file; other path arguments: files (folders for --split).
+    preamble = {
+        "bash": f'_netcheck_profile_names() {{ compgen -W "{names}" -- "$1"; compgen -f -- "$1"; }}\n',
+        "zsh": f"_netcheck_profile_names() {{ _alternative 'profiles:built-in profile:({names})' "
+               "'files:profile file:_files -g \"*.y(a|)ml\"'; }\n",
+    }[shell]
+    parser = _parser()
+    profile_names = {"bash": "_netcheck_profile_names", "zsh": "_netcheck_profile_names"}
+    for action in _all_actions(parser):
+        hint: Any = None
+        if action.dest == "profile":
+            hint = profile_names
+        elif action.type is Path or action.dest in ("receipt", "output", "out"):
+            hint = shtab.DIRECTORY if action.dest == "split" else shtab.FILE
+        if hint:
+            vars(action)["complete"] = hint  # shtab's hint attribute, unknown to argparse's types
+    script: str = shtab.complete(parser, shell=shell, preamble=preamble)
     return script if script.endswith("\n") else script + "\n"
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    found = []
+    for action in parser._actions:
+        found.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                found.extend(_all_actions(sub))
+    return found
 
 
 def man_page() -> str:

@@ -57,6 +57,11 @@ def test_bash_completion_parses_and_completes_subcommands_and_options(tmp_path: 
     assert bash_complete(script, ["netcheck", "scan", "--no-"]) == {"--no-progress", "--no-raw"}
     assert bash_complete(script, ["netcheck", "cert", "c"]) == {"check", "convert", "csr"}
     assert bash_complete(script, ["netcheck", "completion", ""]) == {"bash", "zsh"}
+    (tmp_path / "plant.yaml").write_text("")
+    assert bash_complete(script, ["netcheck", "scan", "--profile", ""]) >= {"client", "console", "sensor",
+                                                                             "plant.yaml"}
+    assert bash_complete(script, ["netcheck", "scan", "--profile", "se"]) == {"sensor"}
+    assert bash_complete(script, ["netcheck", "scan", "--site", "pl"]) == {"plant.yaml"}
 
 
 def test_zsh_completion_loads_registers_and_lists_subcommands(tmp_path: Path) -> None:
