@@ -12,6 +12,7 @@ fleet runs (the executable needs a glibc at least as new as the build host's).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,10 +32,12 @@ DATA = [
 ]
 
 # Imported by name at run time (cli.EXTENSIONS, the probe registry, render.FORMATS, the
-# engine's preload), which PyInstaller's static analysis cannot see.
-COLLECT_SUBMODULES = ["netcheck", "pysnmp", "dns", "ldap3", "scapy.layers", "scapy.contrib", "scapy.arch"]
+# engine's preload, aerleon's built-in generators), which PyInstaller's static analysis cannot see.
+COLLECT_SUBMODULES = ["netcheck", "pysnmp", "dns", "ldap3", "scapy.layers", "scapy.contrib", "scapy.arch", "aerleon"]
 # Data files some dependencies read from their own package folder.
-COLLECT_DATA = ["pysnmp", "scapy"]
+COLLECT_DATA = ["pysnmp", "scapy", "aerleon"]
+# Distribution metadata read at run time (aerleon asks importlib.metadata for its own version).
+COPY_METADATA = ["aerleon"]
 # Not used by netcheck, pulled in by optional imports (scapy's interactive shell and plots,
 # dnspython's trio backend, rich's syntax highlighting and markdown, setuptools' own hooks):
 # leaving them out keeps the executable small, and a onefile start-up unpacks less.
@@ -51,13 +54,18 @@ def pyinstaller_argv(onedir: bool, dist: Path, work: Path) -> list[str]:
             "--paths", str(ROOT)]
     for source, target in DATA:
         argv += ["--add-data", f"{ROOT / source}{os.pathsep}{target}"]
-    for package in COLLECT_SUBMODULES:
-        argv += ["--collect-submodules", package]
-    for package in COLLECT_DATA:
-        argv += ["--collect-data", package]
+    for option, packages in (("--collect-submodules", COLLECT_SUBMODULES), ("--collect-data", COLLECT_DATA),
+                             ("--copy-metadata", COPY_METADATA)):
+        for package in packages:
+            if installed(package):  # an optional dependency that is not installed is not bundled
+                argv += [option, package]
     for module in EXCLUDE:
         argv += ["--exclude-module", module]
     return [*argv, str(ROOT / "packaging" / "entry.py")]
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package.split(".")[0]) is not None
 
 
 def build(onedir: bool = False, dist: Path = ROOT / "dist", work: Path | None = None) -> Path:
