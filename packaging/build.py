@@ -7,6 +7,11 @@ fleet runs (the executable needs a glibc at least as new as the build host's).
 
     python3 packaging/build.py                 # dist/netcheck (one file)
     python3 packaging/build.py --onedir        # dist/netcheck-onedir/netcheck (a folder; no unpacking at start-up)
+
+One file is the default because it is what travels to an air-gapped host and what Ansible
+copies; it pays for that at each start by unpacking itself into $TMPDIR (about 0.3 s of CPU
+more than the folder build, whose start-up is the pip install's). Stripping symbols and the
+EXCLUDE list below halve that cost and the size (41 -> 24 MiB).
 """
 
 from __future__ import annotations
