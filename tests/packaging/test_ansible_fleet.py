@@ -81,7 +81,11 @@ def fleet_json(reports: Path) -> dict[str, Any]:
 
 def test_the_playbook_scans_every_sensor_and_merges_the_fleet_matrix(fleet: Fleet, executable: Path) -> None:
     reports = fleet.dir / "reports-ok"
-    run = run_playbook(fleet, executable, reports)
+    # sensor-c runs a profile of its own, a file the playbook copies: one flow to a closed loopback port
+    custom = fleet.dir / "own-role.yaml"
+    custom.write_text("name: own-role\nrole: sensor\nflows:\n  - {id: own-tunnel, purpose: own tunnel, "
+                      "protocol: TCP, transport: tcp, port: 9100, direction: out, peer: console, probe: tcp}\n")
+    run = run_playbook(fleet, executable, reports, host_vars={"sensor-c": f"netcheck_profile={custom}"})
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
     for name in SENSORS:  # exit 1 (failed flows on an empty loopback) is a result, not a failed play
@@ -93,6 +97,8 @@ def test_the_playbook_scans_every_sensor_and_merges_the_fleet_matrix(fleet: Flee
         assert report["run"]["host"]["name"] == name
         assert fleet.hosts[name][1] in report["run"]["host"]["addresses"]
         assert report["summary"]["verdict"] == "fail"
+        assert report["run"]["profile"] == ("own-role" if name == "sensor-c" else "sensor")
+    assert [r["flow"] for r in fetched["sensor-c"]["results"]] == ["own-tunnel"]
     merged = fleet_json(reports)
     assert {host["label"] for host in merged["hosts"]} == set(SENSORS)
     for name, report in fetched.items():
