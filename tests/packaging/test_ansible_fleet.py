@@ -41,7 +41,8 @@ def inventory(fleet: Fleet, host_vars: dict[str, str]) -> Path:
     for name, (_ns, address) in fleet.hosts.items():
         remote = fleet.dir / "remote" / name  # the namespaces share one file system: a folder each
         lines.append(f"{name} ansible_host={address} netcheck_remote_dir={remote} {host_vars.get(name, '')}")
-    lines += ["", "[sensors:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={fleet.key}",
+    lines += ["", "[sensors:vars]", f"netcheck_site_file={REPO / 'examples' / 'loopback.yaml'}",
+              "ansible_user=root", f"ansible_ssh_private_key_file={fleet.key}",
               f"ansible_python_interpreter={remote_python()}",
               "ansible_become=false", ""]  # connected as root already; the test sensors have no sudo
     path = fleet.dir / f"inventory-{len(list(fleet.dir.glob('inventory-*')))}.ini"
@@ -60,8 +61,7 @@ def run_playbook(fleet: Fleet, executable: Path, reports: Path,
         "ANSIBLE_REMOTE_TMP": str(fleet.dir / "remote-tmp"), "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
     }
-    extra = {"netcheck_site_file": str(REPO / "examples" / "loopback.yaml"), "netcheck_timeout": 1,
-             "netcheck_executable": str(executable), "local_report_dir": str(reports)}
+    extra = {"netcheck_timeout": 1, "netcheck_executable": str(executable), "local_report_dir": str(reports)}
     argv = [ansible_playbook(), "-i", str(inventory(fleet, host_vars or {})), str(PLAYBOOK), "-e", json.dumps(extra)]
     return fleet.controller.run(argv, check=False, timeout=600, env=env, cwd=fleet.dir)
 
@@ -124,3 +124,24 @@ def test_a_scan_that_exits_2_fails_the_play_for_that_sensor_only(fleet: Fleet, e
     assert not (reports / "sensor-b.json").exists()
     merged = fleet_json(reports)  # the others are still merged on the controller
     assert {host["label"] for host in merged["hosts"]} == {"sensor-a", "sensor-c"}
+
+
+def test_a_scan_that_exits_3_fails_the_play_too(fleet: Fleet, executable: Path) -> None:
+    """Exit 3 (netcheck could not finish its own job): here the whole-run deadline ends a probe that
+    waits for an unassigned address on the sensor's own segment (its ARP fails only after seconds)."""
+    reports = fleet.dir / "reports-deadline"
+    profile = fleet.dir / "one-flow.yaml"
+    profile.write_text("name: one-flow\nrole: sensor\nflows:\n  - {id: slow, purpose: waits for ARP, "
+                       "protocol: TCP, transport: tcp, port: 9100, direction: out, peer: console, probe: tcp}\n")
+    site = fleet.dir / "unassigned.yaml"
+    site.write_text("name: unassigned\npeers:\n  console: 198.51.100.99\n")
+    run = run_playbook(fleet, executable, reports, host_vars={
+        "sensor-a": f"netcheck_profile={profile} netcheck_site_file={site} netcheck_deadline=0.5"})
+    log = run.stdout + run.stderr
+    assert run.returncode == 2, log[-6000:]
+    recap = {line.split()[0]: line for line in log.split("PLAY RECAP", 1)[1].splitlines() if ":" in line}
+    assert "failed=1" in recap["sensor-a"] and "failed=0" in recap["sensor-b"] and "failed=0" in recap["sensor-c"]
+    fatal = next(line for line in log.splitlines() if line.startswith("fatal: [sensor-a]"))
+    assert '"rc": 3' in fatal and "error" in fatal, fatal
+    merged = fleet_json(reports)
+    assert {host["label"] for host in merged["hosts"]} == {"sensor-b", "sensor-c"}
