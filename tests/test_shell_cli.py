@@ -64,24 +64,62 @@ def test_bash_completion_parses_and_completes_subcommands_and_options(tmp_path: 
     assert bash_complete(script, ["netcheck", "scan", "--site", "pl"]) == {"plant.yaml"}
 
 
-def test_zsh_completion_loads_registers_and_lists_subcommands(tmp_path: Path) -> None:
+# An interactive zsh on a pseudo-terminal (zpty): compinit, the script eval'ed as ~/.zshrc would,
+# then TAB after the words; compadd is wrapped to print each candidate it is handed.
+ZSH_COMPLETE = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT=''"
+zpty -w z "autoload -Uz compinit && compinit -u -D"
+zpty -w z "eval \"\$(<$1)\""
+zpty -w z 'compadd () {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a __hits
+  builtin compadd -A __hits "$@"
+  (( $#__hits )) || return
+  local h; for h in $__hits; do echo -E - "CA""ND:$h"; done
+}'
+zpty -w z "bindkey '^I' complete-word"
+zpty -w z "end-marker () { echo -E - 'END''MARK' }"
+zpty -w z "comppostfuncs=( end-marker exit )"
+zpty -n -w z "$2"$'\t'
+local line
+while zpty -r z line; do
+  [[ $line == *ENDMARK* ]] && break
+  [[ $line == *CAND:* ]] && print -r -- "${${line##*CAND:}%%$'\r'}"
+done
+zpty -d z
+"""
+
+
+def zsh_complete(script: Path, line: str) -> set[str]:
+    driver = script.parent / "complete.zsh"
+    driver.write_text(ZSH_COMPLETE)
+    run = subprocess.run([need("zsh"), "-f", str(driver), str(script), line], capture_output=True, text=True,
+                         timeout=30, cwd=script.parent, env={"PATH": "/usr/bin:/bin", "HOME": str(script.parent),
+                                                             "TERM": "dumb"})
+    assert run.returncode == 0, run.stderr
+    return {word.strip() for word in run.stdout.splitlines() if word.strip()}
+
+
+def test_zsh_completion_loads_registers_and_completes(tmp_path: Path) -> None:
     zsh = need("zsh")
     script = tmp_path / "_netcheck"
     script.write_text(netcheck("completion", "zsh"))
     syntax = subprocess.run([zsh, "-n", str(script)], capture_output=True, text=True, timeout=30)
     assert syntax.returncode == 0, syntax.stderr
-    # compinit + eval (as in ~/.zshrc) registers the function for netcheck; _describe is the zsh
-    # helper the script hands its candidates to, replaced here by one that prints them.
     program = (f"autoload -Uz compinit && compinit -u -D\neval \"$(<{script})\"\n"
-               "print -r -- \"comps=$_comps[netcheck]\"\n"
-               "_describe() { print -rl -- ${(P)2} }\n_shtab_netcheck_commands\n_shtab_netcheck_cert_commands\n")
+               "print -r -- \"comps=$_comps[netcheck]\"\n")
     run = subprocess.run([zsh, "-f", "-c", program], capture_output=True, text=True, timeout=30,
                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert run.returncode == 0 and run.stderr == "", run.stderr
-    lines = run.stdout.splitlines()
-    assert lines[0] == "comps=_shtab_netcheck"
-    offered = {line.split(":", 1)[0] for line in lines[1:]}
-    assert offered == SUBCOMMANDS | {"check", "convert", "csr"}
+    assert run.returncode == 0 and run.stderr == "" and run.stdout == "comps=_shtab_netcheck\n", run.stderr
+    assert zsh_complete(script, "netcheck ") >= SUBCOMMANDS
+    assert zsh_complete(script, "netcheck sc") == {"scan", "schema"}
+    assert zsh_complete(script, "netcheck scan --pro") == {"--profile"}
+    assert zsh_complete(script, "netcheck cert c") == {"check", "convert", "csr"}
+    (tmp_path / "plant.yaml").write_text("")
+    assert zsh_complete(script, "netcheck scan --profile se") == {"sensor"}
+    assert {"client", "console", "sensor", "plant.yaml"} <= zsh_complete(script, "netcheck scan --profile ")
 
 
 def test_the_man_page_renders_without_warnings_and_names_every_subcommand(tmp_path: Path) -> None:
