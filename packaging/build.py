@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Found in the source tree by netcheck.profiles.data_dir: <package>/../<name>. In the bundle
 # the package lives in sys._MEIPASS/netcheck, so the folders go to sys._MEIPASS/<name>.
 DATA = [
-    ("profiles/*.yaml", "profiles"),
+    ("profiles", "profiles"),  # the whole folder: later documentation generations live in subfolders
     ("examples/*.yaml", "examples"),
     ("schema/*.json", "schema"),
     ("netcheck/render/templates", "netcheck/render/templates"),  # jinja2.PackageLoader
