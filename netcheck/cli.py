@@ -181,7 +181,7 @@ def build_parser() -> ArgumentParser:
 # import nothing heavy (start-up stays under 0.3 s).
 EXTENSIONS = [
     name for name in ("netcheck.certs.cli", "netcheck.reports_cli", "netcheck.listen.cli", "netcheck.raw.cli",
-                      "netcheck.demo_cli", "netcheck.cloud.cli")
+                      "netcheck.demo_cli", "netcheck.cloud.cli", "netcheck.shell_cli")
     if importlib.util.find_spec(name.rsplit(".", 1)[0]) is not None
     and importlib.util.find_spec(name) is not None
 ]
