@@ -109,9 +109,9 @@ class _Compiler:
         keys = set(schema) - self.ignored
         if keys == {"$ref"}:
             target = self._resolve(schema["$ref"])
-            return self._exact(schema) if target is None else self.entry(target)
+            return self.entry(target) if isinstance(target, dict) else self._exact(schema)
         kind = schema.get("type")
-        names = kind if isinstance(kind, list) else [kind]
+        names: list[Any] = kind if isinstance(kind, list) else [kind]
         if kind is None:
             types = _ANY
         elif all(isinstance(name, str) and name in _EXACT for name in names):
