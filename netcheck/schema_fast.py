@@ -29,6 +29,7 @@ _EXACT: dict[str, frozenset[type]] = {
 _ANY = frozenset().union(*_EXACT.values())
 _LEAF = frozenset({"enum", "const", "pattern", "minLength", "minimum", "maximum"})
 _CACHE_SIZE = 16
+_SHAPES = 64  # object shapes remembered per schema node (a report's results have a handful)
 
 
 class Reject(Exception):
@@ -142,16 +143,32 @@ class _Compiler:
         entries = {name: self.entry(node) for name, node in properties.items()}
         allowed = frozenset(entries)
         if extra is False:
+            # Objects of one shape (same keys in the same order, values of the same classes) pass the key and
+            # class checks alike: a shape seen valid once leaves only the `more` checks of its values.
+            shapes: dict[tuple[Any, ...], tuple[tuple[str, Validator], ...]] = {}
+
             def closed(value: dict[str, Any]) -> None:
+                shape = (*value, *map(type, value.values()))
+                due = shapes.get(shape)
+                if due is None:
+                    due = first_of_its_shape(value)
+                    if len(shapes) < _SHAPES:
+                        shapes[shape] = due
+                for name, more in due:
+                    more(value[name])
+
+            def first_of_its_shape(value: dict[str, Any]) -> tuple[tuple[str, Validator], ...]:
                 keys = value.keys()
                 if not keys >= needed or not keys <= allowed:
                     raise Reject
+                due = []
                 for name, item in value.items():
                     kinds, more = entries[name]
                     if item.__class__ not in kinds:
                         raise Reject
                     if more is not None:
-                        more(item)
+                        due.append((name, more))
+                return tuple(due)
             return types, closed
         others = self.entry(extra) if isinstance(extra, dict) else None
 
