@@ -10,6 +10,11 @@ path, e.g. ``r.json: results[3].latency_ms: is a string ('x') (expected number o
 The schema check understands the subset of JSON Schema those schemas use (type, enum, const,
 required, properties, additionalProperties, items, pattern, minimum, maximum, minLength,
 minItems, oneOf, anyOf, local $ref); tests cross-check it against the `jsonschema` package.
+
+Speed (a 50,000-result report is 1.3 million values): valid data takes fast paths that only say
+"fine" or "maybe not" (a schema compiled once by netcheck/schema_fast.py; a bad-number flag from
+the parse hooks, a search for surrogate escapes, a depth count without paths); on "maybe not" the
+exact walks run and name the problem, so every message is theirs.
 """
 
 from __future__ import annotations
