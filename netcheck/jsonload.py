@@ -229,6 +229,7 @@ def _is_type(value: Any, name: str) -> bool:
 class _Checker:
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
+        self.known: set[int] = set()  # ids of schema nodes whose keywords were checked (nodes of `root`)
 
     def _resolve(self, ref: str) -> dict[str, Any]:
         if not ref.startswith("#/"):
@@ -257,9 +258,11 @@ class _Checker:
         return text
 
     def check(self, value: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> None:
-        unknown = set(schema) - _KNOWN
-        if unknown:
-            raise ValueError(f"unsupported JSON Schema keywords {sorted(unknown)}")
+        if id(schema) not in self.known:
+            unknown = set(schema) - _KNOWN
+            if unknown:
+                raise ValueError(f"unsupported JSON Schema keywords {sorted(unknown)}")
+            self.known.add(id(schema))
         if "$ref" in schema:
             self.check(value, self._resolve(schema["$ref"]), path)
         kind = schema.get("type")
