@@ -4,8 +4,9 @@
 Generates a deterministic fleet-sized report (250 hosts x 200 flows, mostly passing, with the
 failures, evidence and reasons a real scan records), then runs what a user types, as
 subprocesses: `netcheck report r.json -f table` (stdout to a pipe) and `netcheck report r.json
--f html -o FILE`. Each is timed (wall and CPU, since other work on the machine stretches the wall
-time) and its peak RSS measured (ru_maxrss of the child, via wait4).
+-f html -o FILE`, and loading alone (read, parse, schema check, Report objects: serialize.load).
+Each is timed (wall and CPU, since other work on the machine stretches the wall time) and its
+peak RSS measured (ru_maxrss of the child, via wait4).
 Goal (issue 10, goal 5): <= 5 s each, memory proportional to the output.
 
 Usage: python3 benchmarks/bench_reports.py [--results 50000]
@@ -106,6 +107,8 @@ def run(count: int = 50_000) -> list[tuple[str, str, str]]:
                        cwd=ROOT, env=env)
         mib = path.stat().st_size / 2**20
         cases = [
+            (f"load alone (serialize.load), {count:,} results",
+             [sys.executable, "-c", "import sys; from netcheck.serialize import load; load(sys.argv[1])", str(path)]),
             (f"report -f table, {count:,} results ({mib:.0f} MiB JSON)",
              [*NETCHECK, "report", str(path), "-f", "table"]),
             (f"report -f table --all, {count:,} results", [*NETCHECK, "report", str(path), "-f", "table", "--all"]),

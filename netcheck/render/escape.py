@@ -90,4 +90,6 @@ _JSON_RAW = re.compile(f"[\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]")
 
 def json_visible(text: str) -> str:
     """JSON text with those characters as \\u escapes: the same JSON value, nothing raw left."""
+    if text.isascii() and "\x7f" not in text:  # DEL is the only ASCII one; isascii() is O(1)
+        return text
     return _JSON_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
