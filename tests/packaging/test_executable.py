@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -72,22 +73,26 @@ def test_default_scan_finds_the_builtin_profile_and_sample_site(executable: Path
 
 
 def test_raw_diagnosis_as_root_uses_the_bundled_scapy(executable: Path, work: Path) -> None:
+    # Loopback has no path to trace (netcheck leaves it to connect()), so the peer is a documentation
+    # address on the isolated namespace's own lo: a real path for scapy, and no route anywhere else.
     tcp, udp = free_port("tcp"), free_port("udp")
+    peer = "198.51.100.7"
     (work / "p.yaml").write_text(
         "name: p\nrole: sensor\nflows:\n"
         f"  - {{id: closed-tcp, purpose: t, protocol: T, transport: tcp, port: {tcp}, direction: out, "
         "peer: console, probe: tcp}\n"
         f"  - {{id: closed-udp, purpose: t, protocol: T, transport: udp, port: {udp}, direction: out, "
         "peer: console, probe: udp}\n")
-    (work / "s.yaml").write_text("name: s\npeers:\n  console: 127.0.0.1\n")
-    run = isolated([str(executable), "scan", "-p", "p.yaml", "-s", "s.yaml", "-t", "1", "-f", "json", "-o", "-"],
-                   work)
+    (work / "s.yaml").write_text(f"name: s\npeers:\n  console: {peer}\n")
+    run = isolated_script(f"ip addr add {peer}/32 dev lo\n"
+                          + "bare " + shlex.join([str(executable), "scan", "-p", "p.yaml", "-s", "s.yaml", "-t", "1",
+                                                  "-f", "json", "-o", "-"]) + "\n", work)
     assert run.returncode == 1, run.stderr
     results = {r["flow"]: r for r in json.loads(run.stdout)["results"]}
     tcp_raw, udp_raw = results["closed-tcp"]["evidence"]["raw"], results["closed-udp"]["evidence"]["raw"]
-    assert tcp_raw["privileged"] is True and tcp_raw["syn"] == "rst" and tcp_raw["responder"] == "127.0.0.1"
+    assert tcp_raw["privileged"] is True and tcp_raw["syn"] == "rst" and tcp_raw["responder"] == peer
     assert udp_raw["udp"] == "icmp" and udp_raw["icmp"]["code"] == 3
-    assert "127.0.0.1 resets a raw SYN" in results["closed-tcp"]["detail"]
+    assert f"{peer} resets a raw SYN" in results["closed-tcp"]["detail"]
 
 
 def test_listen_answers_a_scan_with_listener(executable: Path, work: Path) -> None:
