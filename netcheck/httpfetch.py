@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from netcheck import __version__
+from netcheck.egress import current as current_egress
 from netcheck.egress import open_stream
 from netcheck.model import Reason
 
@@ -390,7 +391,20 @@ def _request(target: _Target, proxy: Proxy | None) -> bytes:
 
 
 async def _resolve(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:
-    """(family, address) pairs. IP literals skip the resolver entirely."""
+    """(family, address) pairs this run may use (-4 / -6 / --source). IP literals skip the resolver."""
+    return _in_scope(await _addresses(host, port, deadline, hop), hop)
+
+
+def _in_scope(addresses: list[tuple[int, str]], hop: str) -> list[tuple[int, str]]:
+    """The addresses of the run's family and source; none left is out of scope, not a failure."""
+    egress = current_egress()
+    kept = [pair for pair in addresses if egress.refuses(pair[1]) is None]
+    if not kept:
+        raise _Failure(Reason.NOT_APPLICABLE, str(egress.refuses(addresses[0][1])), hop)
+    return kept
+
+
+async def _addresses(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
