@@ -263,11 +263,11 @@ def test_syslog_receives_udp_and_tcp_messages(lab: Lab) -> None:
         assert sent.returncode == 0, sent.stderr
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        text = lab.syslog_file.read_text()
+        text = lab.syslog_file.read_text(errors="replace")
         if all(token in text for token in tokens.values()):
             return
         time.sleep(0.05)
-    pytest.fail(f"syslog file lacks {tokens}: {lab.syslog_file.read_text()[-500:]!r}")
+    pytest.fail(f"syslog file lacks {tokens}: {lab.syslog_file.read_text(errors='replace')[-500:]!r}")
 
 
 SMTP_CHECK = textwrap.dedent("""

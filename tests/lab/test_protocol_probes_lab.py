@@ -226,7 +226,7 @@ def test_syslog_udp_is_unconfirmed_but_arrives(scan: dict[str, Any], lab: Lab) -
     assert run_id in result["detail"]
     # rsyslogd's default file format keeps the text, not the structured data.
     lines = _received(lab, f"run {run_id}, flow syslog-udp.")
-    assert len(lines) == 1, lab.syslog_file.read_text()[-2000:]  # exactly one message, no retries
+    assert len(lines) == 1, lab.syslog_file.read_text(errors="replace")[-2000:]  # exactly one message, no retries
     assert "netcheck connectivity test" in lines[0] and " netcheck" in lines[0]
 
 
@@ -234,7 +234,7 @@ def test_syslog_tcp_is_sent_and_arrives(scan: dict[str, Any], lab: Lab) -> None:
     result = one(scan, "syslog-tcp")
     assert (result["status"], result["reason"]) == ("pass", "open"), result["detail"]
     lines = _received(lab, f"run {scan['report']['run']['id']}, flow syslog-tcp.")
-    assert len(lines) == 1, lab.syslog_file.read_text()[-2000:]
+    assert len(lines) == 1, lab.syslog_file.read_text(errors="replace")[-2000:]
 
 
 def test_syslog_to_a_closed_udp_port_fails_refused(scan: dict[str, Any]) -> None:
