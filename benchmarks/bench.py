@@ -279,20 +279,20 @@ def bench_silent(runner: Runner, rounds: int, timeout: float, nmap_rounds: int) 
     return rows
 
 
-def bench_reports() -> list[tuple[str, str, str]]:
+def bench_reports() -> list[tuple[str, str, str, str, str]]:
     """The report-rendering rows of benchmarks/bench_reports.py (another module's cases), if present."""
     if not (ROOT / "benchmarks" / "bench_reports.py").exists():
         return []
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_reports  # type: ignore[import-not-found]
 
-    rows: list[tuple[str, str, str]] = bench_reports.run()
+    rows: list[tuple[str, str, str, str, str]] = bench_reports.run()
     return rows
 
 
 # ---------------------------------------------------------------- output
 
-def table(rows: list[Row], extra: list[tuple[str, str, str]], markdown: bool) -> str:
+def table(rows: list[Row], extra: list[tuple[str, str, str, str, str]], markdown: bool) -> str:
     head = ["case (defaults)", "user", "netcheck", "peak RSS", "goal", "met (median)", "nmap -sT", "ratio to nmap"]
     lines = []
     for row in rows:
@@ -305,8 +305,8 @@ def table(rows: list[Row], extra: list[tuple[str, str, str]], markdown: bool) ->
         case = row.case + (f" [{'; '.join(row.notes)}]" if row.notes else "")
         lines.append([case, row.user, span(row.walls), span(row.rss_mib, "MiB", 0), row.goal_text, row.met(),
                       nmap, ratio])
-    for case, figure, goal in extra:
-        lines.append([case, "-", figure, "", goal, "", "-", "-"])
+    for case, figure, rss, goal, met in extra:
+        lines.append([case, "-", figure, rss, goal, met, "-", "-"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
@@ -332,7 +332,7 @@ def main() -> int:
     print(f"netcheck benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{args.rounds} round(s), load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     rows: list[Row] = []
-    extra: list[tuple[str, str, str]] = []
+    extra: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         folder.chmod(0o755)
