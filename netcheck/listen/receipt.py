@@ -90,6 +90,16 @@ def _check_shape(data: Any, source: str) -> None:
         raise ConfigError(source, "malformed receipt", expected="listener, endpoints and probes")
 
 
+def _why_it_never_arrived(reason: Reason) -> str:
+    """What the probe's own reason says about where the token stopped (a reset is not a drop)."""
+    if reason is Reason.REFUSED:
+        return ("the path is open, but nothing accepted the connection on that port (a reset: no listener, "
+                "or a firewall rejecting with a reset)")
+    if reason in (Reason.PROHIBITED, Reason.UNREACHABLE):
+        return "a router or firewall rejected it on the way there"
+    return "dropped on the way there"
+
+
 def _tokens_of(result: Result) -> list[str]:
     listener = result.evidence.get("listener")
     if not isinstance(listener, Mapping):
@@ -160,7 +170,7 @@ def _join_one(result: Result, by_token: Mapping[str, list[Mapping[str, Any]]], r
                 clause = (f"the token arrived ({clause}) but its echo never came back: "
                           "the return path drops it (an asymmetric rule or route)")
     elif status is Status.FAIL:
-        clause = "the receipt shows the token never arrived: dropped on the way there"
+        clause = f"the receipt shows the token never arrived: {_why_it_never_arrived(reason)}"
     elif reason is Reason.UNCONFIRMED and _port_state(receipt, result) == "in-use":
         status, reason = Status.PASS, Reason.OPEN
         clause = "the listener found the port in use there: the handshake reached the real service"

@@ -62,6 +62,19 @@ def test_both_ends_in_one_report() -> None:
     assert joined["plain"] == scan.results[[r.flow.id for r in scan.results].index("plain")]
 
 
+def test_a_reset_is_never_called_a_drop() -> None:
+    # Given a tunnel flow refused by a reset, a prohibited one and a silent one, none seen by the listener
+    scan = report(result("tunnel", "tcp", 9000, Status.FAIL, Reason.REFUSED, "t-reset"),
+                  result("wmi", "tcp", 135, Status.FAIL, Reason.PROHIBITED, "t-icmp"),
+                  result("syslog", "udp", 514, Status.FAIL, Reason.BLOCKED, "t-silent"))
+    joined = by_id(join_receipt(scan, receipt([])))
+    # Then each says what its own reason means about where the token stopped
+    assert "nothing accepted the connection" in joined["tunnel"].detail
+    assert "dropped" not in joined["tunnel"].detail
+    assert "rejected it on the way there" in joined["wmi"].detail
+    assert "dropped on the way there" in joined["syslog"].detail
+
+
 def test_nat_and_rate_limits_are_named() -> None:
     scan = report(result("ntp", "udp", 123, Status.PASS, Reason.CONFIRMED, "t1"),
                   result("snmp", "udp", 161, Status.FAIL, Reason.BLOCKED, "t2"))
