@@ -193,9 +193,10 @@ def remediation(result: Result, info: RunInfo) -> str | None:
         return f"{rule}{where}; the far-side listener ran but never saw this run's token"
     if reason is Reason.NOT_LISTENING:
         return f"start the {flow.protocol} service on this host (port {flow.port}), then {rule}"
+    if reason is Reason.NOT_CONFIGURED and flow.host:
+        # The peer is named; what the probe still lacks (a community variable, a proxy) is in its own detail.
+        return f"complete the site file's settings for this flow: {result.detail}"
     if reason is Reason.NOT_CONFIGURED and flow.peer == "cloud":
-        if flow.host:  # the endpoint is listed; the way out (proxy, password variable) is not
-            return f"complete the site file's proxy settings: {result.detail}"
         return "list the cloud endpoints in the site file's endpoints: (netcheck endpoints import FILE --site SITE)"
     if reason is Reason.NOT_CONFIGURED:
         return f"name the {flow.peer} host(s) in the site file's peers to test this flow"

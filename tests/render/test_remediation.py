@@ -76,6 +76,15 @@ def test_unconfirmed_udp_and_inbound_and_not_configured() -> None:
     assert fix(unset) == "name the ntp host(s) in the site file's peers to test this flow"
 
 
+def test_a_named_peer_missing_a_setting_is_told_the_setting_not_to_name_the_peer() -> None:
+    # Given the SNMP host named but no community configured (the probe's own reason and detail)
+    detail = "SNMP 161: the v2c community is missing: set settings.snmp.community_env to a variable name"
+    snmp = result(flow("snmp", "snmp", "203.0.113.15", "SNMP", "udp", 161, "queries"), Status.SKIP,
+                  Reason.NOT_CONFIGURED, detail)
+    # Then the fix repeats what the detail asks for, never "name the snmp host(s)"
+    assert fix(snmp) == f"complete the site file's settings for this flow: {detail}"
+
+
 def test_passed_flows_have_no_remediation_and_every_reason_has_one() -> None:
     assert fix(result(CONSOLE, Status.PASS, Reason.OPEN, "ok")) is None
     reached = {Reason.OPEN, Reason.ANSWERED, Reason.CONFIRMED, Reason.LISTENING, Reason.REACHABLE}
