@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .daemons import Daemon, Listener, _wait_ready, _write_netns_resolv
+from .daemons import Daemon, Listener, _wait_ready, _write_netns_resolv, nginx_head
 from .pki import _ca_cert
 from .topology import CLIENT_IP, CLIENT_NET, SERVER_IP, SERVER_NET, Topology
 
@@ -196,16 +196,7 @@ def _nginx(base: Path, certs: dict[str, tuple[Path, Path]]) -> Daemon:
     servers += server(DROPPED_IP, name("dropped"), "dropped", True)
     servers += server(INSPECTOR_IP, "_", "inspector", True)
     conf = d / "nginx.conf"
-    conf.write_text(f"""user nobody nogroup;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-{servers}}}
+    conf.write_text(nginx_head(d) + f"""{servers}}}
 """)
     listeners = tuple(Listener("tcp", address, 443) for address in (ENDPOINT_IP, DROPPED_IP, INSPECTOR_IP))
     return Daemon("nginx", ["nginx", "-c", str(conf), "-e", str(d / "error.log"), "-g", "daemon off;"], listeners,

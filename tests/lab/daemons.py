@@ -318,6 +318,20 @@ master no
     return daemon
 
 
+def nginx_head(d: Path) -> str:
+    """An nginx.conf up to the inside of `http {`: one worker as nobody, every path under `d`."""
+    return f"""user nobody nogroup;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+"""
+
+
 def _nginx(base: Path, pki: LabPKI) -> Daemon:
     d = _dir(base, "nginx")
     www = _dir(d, "www")
@@ -346,16 +360,7 @@ def _nginx(base: Path, pki: LabPKI) -> Daemon:
     crl = _X["crl"]
     conf = d / "nginx.conf"
     # Master runs as root (reads the 0600 keys); workers as nobody only read www/.
-    conf.write_text(f"""user nobody nogroup;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  types {{ application/pkix-crl crl; application/x-pem-file pem; }}
+    conf.write_text(nginx_head(d) + f"""  types {{ application/pkix-crl crl; application/x-pem-file pem; }}
   default_type application/octet-stream;
 {servers}  server {{ listen {crl}:80; listen {crl}:8080; server_name crl.{DOMAIN}; root {www}; }}
 }}
