@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netcheck.model import Result, Status
-from netcheck.render.escape import rich_text
+from netcheck.render.escape import terminal_text
+
+if TYPE_CHECKING:
+    from rich.progress import ProgressColumn
+
+
+def counts_column() -> "ProgressColumn":
+    """The running counts, as plain text: rich never parses it as markup or emoji codes."""
+    from rich.progress import TextColumn
+
+    return TextColumn("{task.fields[counts]}", markup=False)
 
 
 class TtyProgress:
@@ -17,7 +27,7 @@ class TtyProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
-            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
+            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), counts_column(),
             TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True,
         )
         self._task: Any = None
@@ -30,8 +40,8 @@ class TtyProgress:
     def advance(self, result: Result) -> None:
         self._counts[result.status] += 1
         text = " ".join(f"{n} {s.value}" for s, n in self._counts.items() if n)
-        # The column is rich markup: whatever reaches it goes through the one sanitiser.
-        self._progress.update(self._task, advance=1, counts=rich_text(text))
+        # The column is plain text (markup off); whatever reaches it still goes through the one sanitiser.
+        self._progress.update(self._task, advance=1, counts=terminal_text(text))
 
     def stop(self) -> None:
         self._progress.stop()

@@ -64,18 +64,12 @@ def terminal_text(text: str, *, keep_newlines: bool = False) -> str:
 
     Control characters (ESC, CR, BEL, C1 ...) and bidirectional overrides become visible
     escapes such as ``\\x1b`` and ``\\u202e``; with `keep_newlines`, LF stays a line break.
-    Rich markup is not escaped here: `rich_text` does both for text handed to rich.
+    Text handed to rich goes in as plain text (markup off): rich's markup escape cannot express
+    every string (it reads any backslash-bracket as an escaped bracket).
     """
     if keep_newlines:
         return "\n".join(terminal_text(line) for line in text.split("\n"))
     return _BIDI.sub(_escape_char, _TERMINAL_CONTROL.sub(_escape_char, text))
-
-
-def rich_text(text: str) -> str:
-    """`terminal_text` plus rich markup escaped, so a name like ``[/]`` prints literally."""
-    from rich.markup import escape  # rich is imported only where a terminal table is drawn
-
-    return escape(terminal_text(text))
 
 
 def visible_bidi(text: str) -> str:

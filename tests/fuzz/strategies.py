@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def scaled(fraction: float, minimum: int = 5) -> int:
-    """A share of the active profile's budget (ci about 60 examples, NETCHECK_FUZZ=long 2000)."""
+    """A share of the active profile's budget (dev and ci about 60 examples, long 2000)."""
     return max(minimum, int((settings.default.max_examples or 60) * fraction))
 
 

@@ -1,7 +1,7 @@
 """Fuzzing netcheck's input boundary: mutated site files and profiles, generated site settings,
 mutated saved reports and receipts, and hostile command-line values. Each case must keep the
 contract of tests/fuzz/contract.py (exit 0/1/2, one stderr line on exit 2, no raw control
-bytes, bounded time). CI runs the `ci` budget; `NETCHECK_FUZZ=long` runs the campaign."""
+bytes, bounded time). CI runs the fixed `ci` set; `NETCHECK_FUZZ=long` runs the campaign."""
 
 from __future__ import annotations
 
