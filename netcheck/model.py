@@ -99,7 +99,7 @@ REASON_TEXT: Mapping[Reason, str] = {
                                    "cannot do (Basic only)",
     Reason.DNS_UNREACHABLE: "no DNS server of the site answered at all",
     Reason.NOT_A_CRL: "the download is not a certificate revocation list",
-    Reason.STALE: "the CRL's nextUpdate is in the past",
+    Reason.STALE: "the CRL is out of date: its nextUpdate is in the past (or its thisUpdate in the future)",
     Reason.UNSYNCHRONISED: "the NTP server is unsynchronised (stratum 16 or leap alarm)",
     Reason.CLOCK_OFFSET: "the NTP server's time differs from this host's by more than the threshold",
     Reason.TOO_LARGE: "the answer exceeded netcheck's size cap",

@@ -33,7 +33,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
     transports=("tcp",),
     imports=("netcheck.httpfetch", "netcheck.certs.crl"),
     summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
-    "not-a-crl fails, a passed nextUpdate is stale",
+    "not-a-crl fails, a passed nextUpdate (or a future thisUpdate) is stale",
     options={
         "via_proxy": OptionSpec(bool, "fetch through the site's proxy (peers.proxy, credentials from settings.proxy)"),
         "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)",
@@ -86,8 +86,10 @@ def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
 
 def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[str, Any],
               latency: float | None, now: datetime | None = None) -> Observation:
-    """Parse the download (DER or PEM) and judge its currency. Pure."""
-    from netcheck.certs.crl import crl_facts, parse_crl
+    """Parse the download (DER or PEM) and judge its currency with certs.crl.crl_currency, the rule the
+    certificate verdict uses: a nextUpdate in the past or a thisUpdate in the future (beyond the clock
+    skew) is `stale` (warn) here and crl.stale / crl.not-yet-valid there. Pure."""
+    from netcheck.certs.crl import crl_currency, crl_facts, parse_crl
 
     now = now or datetime.now(UTC)
     crl = parse_crl(body)
@@ -103,7 +105,8 @@ def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[st
     evidence = {**evidence, "crl": facts}
     summary = (f"CRL {url}: issuer {facts['issuer']}, {facts['revoked_count']} entries, "
                f"thisUpdate {facts['this_update']}, nextUpdate {facts['next_update'] or 'none'}")
-    next_update = crl.next_update_utc
-    if next_update is not None and next_update < now:
-        return Observation(Reason.STALE, f"{summary}: stale since {next_update:%Y-%m-%d %H:%M} UTC", evidence, latency)
+    currency = crl_currency(crl, now)
+    if not currency.current:  # stale, or dated in the future: the certificate verdict's own judgement
+        facts["currency"] = currency.state.value
+        return Observation(Reason.STALE, f"{summary}: the CRL {currency.problem}", evidence, latency)
     return Observation(Reason.ANSWERED, summary, evidence, latency)

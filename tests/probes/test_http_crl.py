@@ -66,7 +66,7 @@ def test_current_crl_in_der_or_pem(encoding: Encoding) -> None:
 
 def test_stale_crl_warns() -> None:
     observation = judge_crl("http://x/ca.crl", STALE.public_bytes(Encoding.DER), None, {}, None)
-    assert observation.reason is Reason.STALE and "stale since" in observation.detail
+    assert observation.reason is Reason.STALE and "the CRL expired at" in observation.detail
 
 
 @pytest.mark.parametrize("body", [b"<html>Not here</html>", b"", b"0\x82\x01\x00garbage",
