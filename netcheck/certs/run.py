@@ -16,12 +16,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from netcheck.certs import crl as crl_mod
 from netcheck.certs.checks import Analysis, CheckOptions, analyse, passphrase_ok_for_later
+from netcheck.certs.downloads import CrlDownloads
 from netcheck.certs.facts import fingerprint_sha256, quietly
 from netcheck.certs.findings import Finding, Severity, finding
 from netcheck.certs.load import Material, load_material
 from netcheck.certs.site import ApplianceCert
 from netcheck.errors import ConfigError, UsageError
-from netcheck.httpfetch import FetchResult, Proxy, fetch
+from netcheck.httpfetch import FetchResult, Proxy
 
 MAX_CRL_BYTES = 32 * 1024 * 1024  # large public-CA CRLs run to megabytes; beyond this is not a CRL
 
@@ -70,10 +71,14 @@ class SiteReport:
         return any(r.analysis is None for r in self.reports)
 
 
-async def download_all(urls: Iterable[str], proxy: Proxy | None, timeout: float) -> dict[str, FetchResult]:
+async def download_all(urls: Iterable[str], proxy: Proxy | None, timeout: float,
+                       downloads: CrlDownloads | None = None) -> dict[str, FetchResult]:
+    """Every URL at once, each once; through `downloads` when the scan shares its CRL downloads
+    with the http-crl flows (see CrlDownloads for which requests share a GET)."""
+    shared = downloads or CrlDownloads()
     unique = list(dict.fromkeys(urls))
     results = await asyncio.gather(
-        *(fetch(url, proxy=proxy, timeout=timeout, max_bytes=MAX_CRL_BYTES) for url in unique)
+        *(shared.get(url, proxy=proxy, timeout=timeout, max_bytes=MAX_CRL_BYTES) for url in unique)
     )
     return dict(zip(unique, results, strict=True))
 
@@ -150,9 +155,11 @@ async def check_site_async(
     validate: bool = True,
     expiry_warn_days: int = 30,
     now: datetime | None = None,
+    downloads: CrlDownloads | None = None,
 ) -> SiteReport:
     """Check every appliance's certificate; one appliance's unusable files do not stop the others.
-    Awaitable in a running loop (a scan checks certificates beside its probes)."""
+    Awaitable in a running loop (a scan checks certificates beside its probes, sharing the run's
+    CRL `downloads` with its http-crl flows)."""
     moment = now or datetime.now(UTC)
     loaded: list[tuple[CheckInput, Material | None, str | None]] = []
     for item in items:
@@ -161,7 +168,7 @@ async def check_site_async(
         except UsageError as exc:  # ConfigError included
             loaded.append((item, None, exc.one_line()))
     urls = [url for _, material, _ in loaded if material for url in crl_mod.plan(material.leaf).fetch]
-    downloads = await download_all(urls, proxy, crl_timeout)
+    fetched = await download_all(urls, proxy, crl_timeout, downloads)
     shown_proxy = str(proxy) if proxy else None
     reports: list[CertReport] = []
     for item, material, error in loaded:
@@ -169,7 +176,7 @@ async def check_site_async(
             reports.append(CertReport(item, None, None, validate, shown_proxy, error))
             continue
         options = _options(item, validate, expiry_warn_days)
-        analysis = analyse(material, now=moment, options=options, downloads=downloads)
+        analysis = analyse(material, now=moment, options=options, downloads=fetched)
         reports.append(CertReport(item, material, analysis, validate, shown_proxy))
     return SiteReport(site, reports, shared_findings(reports))
 

@@ -31,7 +31,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
 @register(
     "http-crl",
     transports=("tcp",),
-    imports=("netcheck.httpfetch", "netcheck.certs.crl"),
+    imports=("netcheck.httpfetch", "netcheck.certs.crl", "netcheck.certs.downloads"),
     summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
     "not-a-crl fails, a passed nextUpdate (or a future thisUpdate) is stale",
     options={
@@ -42,7 +42,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
     resolve=False,
 )
 async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
-    from netcheck.httpfetch import fetch
+    from netcheck.certs.downloads import CrlDownloads
 
     url = flow.host
     scheme = urlsplit(url).scheme.lower()
@@ -54,16 +54,16 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     proxy: Proxy | None = None
     evidence: dict[str, Any] = {"url": url}
     if flow.options.get("via_proxy"):
-        settings = site_proxy(ctx)
-        if isinstance(settings, Observation):
-            return settings
-        usable = _as_proxy(settings)
+        usable = crl_proxy(ctx)
         if isinstance(usable, Observation):
             return usable
         proxy = usable
         evidence["proxy"] = str(proxy)
     cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
-    result = await fetch(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05), max_bytes=cap)
+    # The run's shared download: the certificate check of this URL (same path) reads the same GET.
+    downloads = ctx.crl_downloads or CrlDownloads()
+    result = await downloads.get(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05),
+                                 max_bytes=cap)
     if proxy is not None:
         result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
@@ -72,6 +72,16 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
         assert result.error is not None
         return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
     return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
+
+
+def crl_proxy(ctx: ProbeContext) -> Proxy | Observation:
+    """The proxy a CRL is fetched through: the site's (peers.proxy) with settings.proxy's credentials,
+    or why it cannot be used. The certificate check with settings.crl.via_proxy uses the same one, so
+    both share one download."""
+    settings = site_proxy(ctx)
+    if isinstance(settings, Observation):
+        return settings
+    return _as_proxy(settings)
 
 
 def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
