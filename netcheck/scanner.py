@@ -35,6 +35,7 @@ from netcheck.timeutil import utc_now_iso
 
 if TYPE_CHECKING:
     from netcheck.certs.run import CheckInput
+    from netcheck.certs.verdicts import CertificateVerdicts
     from netcheck.httpfetch import Proxy
 
 # The site scanned when none is given: every peer on 127.0.0.1.
@@ -109,15 +110,15 @@ def _certificate_proxy(site: Site, ctx: ProbeContext) -> Proxy | None:
     return parse_proxy(proxies[0])
 
 
-async def _check_certificates(site: Site, certificates: SiteCertificates, ctx: ProbeContext) -> dict[str, Any]:
-    from netcheck.certs.render import site_json
-    from netcheck.certs.run import check_site_async
+async def _check_certificates(site: Site, certificates: SiteCertificates, ctx: ProbeContext
+                              ) -> CertificateVerdicts:
+    from netcheck.certs.run import check_site_async, site_verdicts
 
     # In this event loop, beside the probes, through the run's shared CRL downloads: a CRL the
     # http-crl flows fetch is not fetched again (the scan's one GET per URL and path).
     result = await check_site_async(site.name, certificates.inputs, proxy=_certificate_proxy(site, ctx),
                                     crl_timeout=ctx.timeout, downloads=ctx.crl_downloads)
-    return site_json(result)
+    return site_verdicts(result)
 
 
 # Signals that stop a scan early but keep what it measured (the CLI exits with 128 + the number).
@@ -167,7 +168,7 @@ def interrupted_results(flows: Sequence[Flow], finished: Sequence[Result], signa
 @dataclass
 class _Outcome:
     results: list[Result]
-    certificates: dict[str, Any] | None
+    certificates: CertificateVerdicts | None
     stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended the scan
 
 

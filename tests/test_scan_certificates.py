@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from netcheck.cli import main
-from netcheck.serialize import loads
+from netcheck.serialize import certificates_to_dict, loads
 from tests.certs.daemons import free_port, nginx
 from tests.certs.pkifactory import key_pem, make_crl, make_leaf, pem, rsa_key, standard, write
 
@@ -65,7 +65,9 @@ def test_scan_tests_the_certificates_crl_and_reports_their_verdict(
     assert ("REFUSE" in terminal) is revoked and "Certificates" in terminal
     # The other console flows are skipped (no peers) or warnings: the certificate verdict decides.
     assert code == (1 if revoked else 0)
-    assert loads(out.read_text(), str(out)).certificates == certificates  # survives a round trip
+    loaded = loads(out.read_text(), str(out)).certificates
+    assert loaded is not None and certificates_to_dict(loaded) == certificates  # survives a round trip, typed
+    assert loaded.ok is not revoked and loaded.appliances[0].name == "console"
 
 
 def test_missing_passphrase_variable_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,17 +10,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from netcheck.certs import crl as crl_mod
 from netcheck.certs.checks import Analysis, CheckOptions, analyse, passphrase_ok_for_later
 from netcheck.certs.downloads import CrlDownloads
-from netcheck.certs.facts import fingerprint_sha256, quietly
+from netcheck.certs.facts import certificate_facts, fingerprint_sha256, name_text, quietly
 from netcheck.certs.findings import Finding, Severity, finding
 from netcheck.certs.load import Material, load_material
 from netcheck.certs.site import ApplianceCert
+from netcheck.certs.verdicts import (
+    ApplianceVerdict,
+    CertificateVerdicts,
+    CertInputs,
+    JsonObject,
+    by_severity,
+    severity_counts,
+)
 from netcheck.errors import ConfigError, UsageError
 from netcheck.httpfetch import FetchResult, Proxy
 
@@ -237,5 +245,40 @@ def inputs_from_site(entries: list[ApplianceCert], env: Mapping[str, str]) -> li
     return items
 
 
-def summary_counts(findings: list[Finding]) -> dict[str, Any]:
-    return {severity.value: sum(1 for f in findings if f.severity is severity) for severity in Severity}
+def summary_counts(findings: list[Finding]) -> dict[str, int]:
+    return severity_counts(findings)
+
+
+def appliance_verdict(report: CertReport) -> ApplianceVerdict:
+    """One checked certificate as a report carries it."""
+    item = report.input
+    inputs = CertInputs(crt=str(item.crt), key=str(item.key) if item.key else None,
+                        chain=str(item.chain) if item.chain else None, root=str(item.root) if item.root else None,
+                        passphrase_given=item.passphrase is not None, hosts=tuple(item.hosts))
+    if report.material is None or report.analysis is None:
+        return ApplianceVerdict(name=item.name, ok=report.ok, inputs=inputs, validation=report.validate,
+                                proxy=report.proxy, error=report.error, certificate=None, chain=(), path=(), crl=(),
+                                findings=(), passed=(), counts=severity_counts([]))
+    analysis = report.analysis
+    return ApplianceVerdict(
+        name=item.name, ok=report.ok, inputs=inputs, validation=report.validate, proxy=report.proxy,
+        error=report.error, certificate=_json(certificate_facts(report.material.leaf)),
+        chain=tuple(_json(certificate_facts(cert)) for cert in report.material.chain),
+        path=tuple(name_text(cert, "subject") for cert in analysis.path),
+        crl=tuple(_json(entry) for entry in analysis.crl),
+        findings=by_severity(analysis.findings), passed=tuple(analysis.passed),
+        counts=severity_counts(analysis.findings),
+    )
+
+
+def site_verdicts(site: SiteReport) -> CertificateVerdicts:
+    """The site's checked certificates as a scan report carries them (Report.certificates)."""
+    every = [f for r in site.reports if r.analysis for f in r.analysis.findings] + site.findings
+    return CertificateVerdicts(site=site.site, ok=site.ok,
+                               appliances=tuple(appliance_verdict(report) for report in site.reports),
+                               findings=by_severity(site.findings), counts=severity_counts(every))
+
+
+def _json(facts: Mapping[str, object]) -> JsonObject:
+    """Facts the certificate modules built from JSON-safe values only (their contract)."""
+    return cast(JsonObject, facts)
