@@ -113,11 +113,12 @@ def _certificate_proxy(site: Site, ctx: ProbeContext) -> Proxy | None:
 async def _check_certificates(site: Site, certificates: SiteCertificates, ctx: ProbeContext
                               ) -> CertificateVerdicts:
     from netcheck.certs.run import check_site_async, site_verdicts
+    from netcheck.probes.http_crl import crl_fetch_timeout
 
     # In this event loop, beside the probes, through the run's shared CRL downloads: a CRL the
     # http-crl flows fetch is not fetched again (the scan's one GET per URL and path).
     result = await check_site_async(site.name, certificates.inputs, proxy=_certificate_proxy(site, ctx),
-                                    crl_timeout=ctx.timeout, downloads=ctx.crl_downloads)
+                                    crl_timeout=crl_fetch_timeout(ctx), downloads=ctx.crl_downloads)
     return site_verdicts(result)
 
 

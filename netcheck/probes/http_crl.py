@@ -62,8 +62,7 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
     # The run's shared download: the certificate check of this URL (same path) reads the same GET.
     downloads = ctx.crl_downloads or CrlDownloads()
-    result = await downloads.get(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05),
-                                 max_bytes=cap)
+    result = await downloads.get(url, proxy=proxy, timeout=crl_fetch_timeout(ctx), max_bytes=cap)
     if proxy is not None:
         result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
@@ -72,6 +71,12 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
         assert result.error is not None
         return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
     return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
+
+
+def crl_fetch_timeout(ctx: ProbeContext) -> float:
+    """A CRL GET's time budget in a scan: inside the probe's deadline. The certificate check uses it
+    too, so a shared download started by either ends before the flow's deadline."""
+    return max(ctx.timeout - DEADLINE_MARGIN_S, 0.05)
 
 
 def crl_proxy(ctx: ProbeContext) -> Proxy | Observation:
