@@ -40,8 +40,9 @@ class CrlDownloads:
     a download that stopped at a smaller cap than a later caller allows is fetched again for that caller
     (the one case of a second GET: a body larger than the first caller's cap).
 
-    The first caller's timeout bounds the shared GET; every caller of one scan uses the scan's timeout.
-    A caller cancelled by its own deadline does not cancel the download the others await.
+    The first caller's timeout bounds the shared GET; in a scan both callers use the flow's budget
+    (http_crl.crl_fetch_timeout). A caller cancelled by its own deadline does not cancel the download
+    the others await. Answers are kept for the run (a few CRLs, each capped), then dropped with it.
     """
 
     def __init__(self) -> None:
