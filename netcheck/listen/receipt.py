@@ -60,6 +60,7 @@ def load_receipt(path: Path) -> dict[str, Any]:
 
     data = load_json(path, EXPECTED, CAP_RECEIPT)
     check_receipt(data, str(path))
+    assert isinstance(data, dict)  # check_receipt refuses anything else
     return data
 
 
