@@ -62,7 +62,7 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
             return usable
         proxy = usable
         evidence["proxy"] = str(proxy)
-    cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
+    cap = flow.int_option("max_bytes", DEFAULT_MAX_BYTES)
     result = await fetch(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05), max_bytes=cap)
     if proxy is not None:
         result = relabel_origin_answer(result)
