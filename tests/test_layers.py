@@ -181,3 +181,11 @@ def test_the_allow_lists_hold_only_imports_that_still_exist() -> None:
     """When a branch removes an allowed import, its entry goes too (the lists only shrink)."""
     graph = import_graph()
     assert [pair for pair in sorted(CYCLE_ALLOWED | PRIVATE_ALLOWED) if pair[1] not in graph[pair[0]]] == []
+
+
+def test_only_cli_modules_print() -> None:
+    """Library code hands text to a callable it is given (netcheck.messages.say on the command line)."""
+    printers = {name for name, tree in modules().items()
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"}
+    assert {name for name in printers if not is_cli(name)} - {"messages.py"} == set()
