@@ -6,6 +6,7 @@ The import graph is read from the AST of every module, imports inside functions 
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def is_cli(name: str) -> bool:
     return file in ("cli.py", "__main__.py", "argtypes.py") or file.endswith("_cli.py")
 
 
+@functools.cache  # parsed once per test session (read-only)
 def modules() -> dict[str, ast.Module]:
     return {path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
             for path in sorted(PACKAGE.rglob("*.py"))}
@@ -81,6 +83,7 @@ def module_name(path: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """Every netcheck module -> the netcheck modules it imports anywhere in its code (relative
     imports resolved; `from package import module` counts as importing the module)."""
