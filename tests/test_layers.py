@@ -186,9 +186,16 @@ def test_the_allow_lists_hold_only_imports_that_still_exist() -> None:
     assert [pair for pair in sorted(CYCLE_ALLOWED | PRIVATE_ALLOWED) if pair[1] not in graph[pair[0]]] == []
 
 
-def test_only_cli_modules_print() -> None:
-    """Library code hands text to a callable it is given (netcheck.messages.say on the command line)."""
-    printers = {name for name, tree in modules().items()
-                for node in ast.walk(tree)
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"}
-    assert {name for name in printers if not is_cli(name)} - {"messages.py"} == set()
+def calls(tree: ast.Module) -> Iterator[str]:
+    """The called names of a module: 'print', 'sys.exit', ..."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield ast.unparse(node.func)
+
+
+def test_only_cli_modules_print_or_exit() -> None:
+    """Library code hands text to a callable it is given (netcheck.messages.say on the command line)
+    and raises typed errors; the command line prints and chooses the exit code."""
+    found = {(name, call) for name, tree in modules().items() for call in calls(tree)
+             if call in ("print", "sys.exit", "exit", "os._exit", "SystemExit")}
+    assert {(name, call) for name, call in found if not is_cli(name)} - {("messages.py", "print")} == set()
