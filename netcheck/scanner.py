@@ -343,7 +343,8 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
     source          send every probe from this local address; interface: through this interface (root)
     env             where *_env secrets are looked up (default os.environ)
     observer        progress (engine.Observer); hooks: extra engine.ScanHook objects
-    notice          receives one-line notices (e.g. raw diagnosis unavailable); default: dropped
+    notice          receives one-line notices (raw diagnosis unavailable, the open-file limit pacing the run);
+                    default: dropped
 
     Bad files or options raise ConfigError / UsageError (netcheck.errors).
     """
