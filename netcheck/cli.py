@@ -220,7 +220,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         observer = TtyProgress()
     try:
         report = run_scan(profile, site, str(site_path), options, env=dict(os.environ), observer=observer,
-                          hooks=scan_hooks(args, site))
+                          hooks=scan_hooks(args, site), notice=say)
     finally:
         if observer:
             observer.stop()

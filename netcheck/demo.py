@@ -21,7 +21,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from netcheck.render.escape import terminal_text
 
@@ -164,8 +164,9 @@ class DemoOutcome:
     as_designed: bool
 
 
-def run_demo(output: Path, out: TextIO, notice: Callable[[str], None]) -> DemoOutcome:
-    """Run the demo, writing its files into `output`; the epilogue goes to `out`, one-line notes to `notice`."""
+def run_demo(output: Path, show: Callable[[str], None], notice: Callable[[str], None]) -> DemoOutcome:
+    """Run the demo, writing its files into `output`; the epilogue's lines go to `show`, one-line notes to
+    `notice` (the command line prints both)."""
     import yaml
 
     from netcheck.listen import tokens
@@ -189,7 +190,7 @@ def run_demo(output: Path, out: TextIO, notice: Callable[[str], None]) -> DemoOu
         black_hole = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
         black_hole.bind((LOOPBACK, plan.silent[1]))
         stack.enter_context(BackgroundListener(listener))
-        report = _scan(site_path)
+        report = _scan(site_path, notice)
     with signals_deferred():  # the scan is done: a signal now waits until its reports are written
         receipt = receipt_dict(listener, listener_id=secrets.token_hex(8), host="demo", profile="sensor (demo)",
                                role="demo", site=plan.site["name"], duration_s=time.monotonic() - started, notes=[])
@@ -200,7 +201,7 @@ def run_demo(output: Path, out: TextIO, notice: Callable[[str], None]) -> DemoOu
         notice(f"interrupted by {report.info.options['interrupted']}; the reports of what finished "
                f"are in {output}/")
         return DemoOutcome(report, False)
-    ok = _epilogue(report, out)
+    ok = _epilogue(report, show)
     notice(f"finished in {time.monotonic() - started:.1f} s; reports, the site file and the "
            f"listener receipt are in {output}/")
     return DemoOutcome(report, ok)
@@ -222,7 +223,7 @@ def available_formats(report: Report, formats: dict[str, Any], notice: Callable[
     return chosen
 
 
-def _scan(site_path: Path) -> Report:
+def _scan(site_path: Path, notice: Callable[[str], None]) -> Report:
     from netcheck.engine import Limits
     from netcheck.profiles import load_profile, load_site
     from netcheck.scanner import ScanOptions, run_scan, scan_hooks
@@ -231,30 +232,31 @@ def _scan(site_path: Path) -> Report:
     site = load_site(site_path, profile)
     options = ScanOptions(limits=Limits(timeout=DEMO_TIMEOUT_S, deadline=30))
     return run_scan(profile, site, str(site_path), options, env=dict(os.environ),
-                    hooks=scan_hooks(site, raw=False, env=os.environ))  # the site's `listener: true` peers
+                    hooks=scan_hooks(site, raw=False, env=os.environ),  # the site's `listener: true` peers
+                    notice=notice)
 
 
-def _epilogue(report: Report, out: TextIO) -> bool:
+def _epilogue(report: Report, show: Callable[[str], None]) -> bool:
     """Explain the deliberate failures and their fix; True when the demo behaved as designed."""
     from netcheck.model import Status
     from netcheck.remediation import remediation
 
     failed = {r.flow.id: r for r in report.results if r.status in (Status.FAIL, Status.ERROR)}
     expected = {BLOCKED_REFUSED: "refused", BLOCKED_SILENT: "blocked"}
-    print("\nWhat the demo shows:", file=out)
-    print("  Every flow to a peer went through the listener: 'confirmed' means the token came back, so the "
-          "flow works end to end, UDP included.", file=out)
+    show("\nWhat the demo shows:")
+    show("  Every flow to a peer went through the listener: 'confirmed' means the token came back, so the "
+         "flow works end to end, UDP included.")
     for flow_id, reason in expected.items():
         result = failed.get(flow_id)
         seen = f"{result.status.value}/{result.reason.value}" if result else "did not fail"
         fix = remediation(result, report.info) if result else None
-        print(f"  {flow_id}: {seen} (blocked on purpose, expected {reason})", file=out)
+        show(f"  {flow_id}: {seen} (blocked on purpose, expected {reason})")
         if fix:
-            print(terminal_text(f"    fix: {fix}"), file=out)
+            show(terminal_text(f"    fix: {fix}"))
     unexpected = sorted(set(failed) - set(expected))
     if unexpected:
-        print(f"  unexpected failures: {', '.join(unexpected)} (see the table above)", file=out)
+        show(f"  unexpected failures: {', '.join(unexpected)} (see the table above)")
     as_designed = not unexpected and all(
         flow_id in failed and failed[flow_id].reason.value == reason for flow_id, reason in expected.items())
-    print(f"  Demo {'behaved as designed' if as_designed else 'did NOT behave as designed'}.", file=out)
+    show(f"  Demo {'behaved as designed' if as_designed else 'did NOT behave as designed'}.")
     return as_designed

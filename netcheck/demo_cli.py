@@ -28,7 +28,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from netcheck.messages import say
     from netcheck.scanner import interrupted_by
 
-    outcome = run_demo(args.output, out=sys.stdout, notice=lambda text: say(text, program="netcheck demo"))
+    outcome = run_demo(args.output, show=lambda line: print(line, file=sys.stdout, flush=True),
+                       notice=lambda text: say(text, program="netcheck demo"))
     stopped = interrupted_by(outcome.report)
     if stopped is not None:
         return signal_exit(stopped)

@@ -22,7 +22,6 @@ import contextlib
 import importlib
 import ipaddress
 import socket
-import sys
 import time
 import traceback
 from collections import deque
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 
 from netcheck import pacing
 from netcheck.egress import current as current_egress
+from netcheck.messages import ignore
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
 from netcheck.probes.local import observe_local_listener
@@ -177,10 +177,6 @@ def open_file_budget() -> tuple[int, int]:
     return max(16, usable - RESERVED_FILES), hard
 
 
-def _stderr_notice(text: str) -> None:
-    print(f"netcheck: {text}", file=sys.stderr)
-
-
 class Observer(Protocol):
     """Receives progress; the CLI shows it on a TTY."""
 
@@ -265,7 +261,7 @@ class Resolver:
 
 class Engine:
     def __init__(self, ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
-                 hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = _stderr_notice) -> None:
+                 hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = ignore) -> None:
         self.ctx = ctx
         self.limits = limits
         self.observer = observer
@@ -416,5 +412,5 @@ class Engine:
 
 
 async def scan(flows: list[Flow], ctx: ProbeContext, limits: Limits, observer: Observer | None = None,
-               hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = _stderr_notice) -> list[Result]:
+               hooks: Sequence[ScanHook] = (), notice: Callable[[str], None] = ignore) -> list[Result]:
     return await Engine(ctx, limits, observer, hooks, notice).run(flows)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import collections
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
     from netcheck.certs.verdicts import CertificateVerdicts
+
+# A value JSON can hold: what options and evidence are made of (the serializer writes them as they are).
+JsonValue: TypeAlias = "str | int | float | bool | None | Sequence[JsonValue] | Mapping[str, JsonValue]"
 
 
 class Status(str, enum.Enum):
@@ -155,7 +159,8 @@ class Flow:
     role       the role of the profile (sensor, console, client, ...)
     source, destination   the documentation's wording
     note       extra context from the profile (e.g. which documentation release added it)
-    options    probe options: profile flow options merged with the site's settings for the peer
+    options    probe options: profile flow options merged with the site's settings for the peer (JSON values;
+               read them typed with int_option, float_option, text_option, texts_option)
     """
 
     id: str
@@ -172,21 +177,46 @@ class Flow:
     source: str = ""
     destination: str = ""
     note: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, JsonValue] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:
         """Sort and identity key: flow id, peer host, port."""
         return (self.id, self.host, str(self.port))
 
+    # Typed reads of `options`, whose types profiles.py checked against each probe's OptionSpec.
+
+    def int_option(self, name: str, default: int) -> int:
+        """The option as an integer, or `default` when it is not given (None or absent)."""
+        value = self.options.get(name)
+        return default if value is None else int(_number(name, value))
+
+    def float_option(self, name: str, default: float) -> float:
+        """The option as a number, or `default` when it is not given (None or absent)."""
+        value = self.options.get(name)
+        return default if value is None else float(_number(name, value))
+
+    def text_option(self, name: str) -> str | None:
+        """The option when it is text, else None."""
+        value = self.options.get(name)
+        return value if isinstance(value, str) else None
+
+    def texts_option(self, name: str) -> list[str] | None:
+        """The option's list as text items (a scalar is a list of one), or None when it is not given."""
+        value = self.options.get(name)
+        if value is None:
+            return None
+        return [str(item) for item in value] if isinstance(value, list | tuple) else [str(value)]
+
 
 @dataclass(frozen=True)
 class Observation:
-    """Raw facts a probe saw. `reason` is the probe's reading of the wire; the judge decides the status."""
+    """Raw facts a probe saw. `reason` is the probe's reading of the wire; the judge decides the status.
+    `evidence` holds JSON values only (the report carries it as it is)."""
 
     reason: Reason
     detail: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, JsonValue] = field(default_factory=dict)
     latency_ms: float | None = None
     category: str | None = None
 
@@ -208,7 +238,7 @@ class Result:
     detail: str
     address: str | None = None
     latency_ms: float | None = None
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, JsonValue] = field(default_factory=dict)
     category: str | None = None
 
 
@@ -226,7 +256,13 @@ class RunInfo:
     site_file: str
     started: str  # ISO 8601 UTC
     finished: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+def _number(name: str, value: JsonValue) -> str | int | float:
+    if isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"flow option {name}: expected a number, not {type(value).__name__}")
 
 
 def result_sort_key(result: Result) -> tuple[str, str, str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from netcheck.model import Direction, Flow
+from collections.abc import Mapping
+
+from netcheck.model import Direction, Flow, JsonValue
 from netcheck.probes import load_all
 from netcheck.profiles import CLOUD_PEER, URL_PEERS, FlowSpec, Profile, Site, url_port
 
@@ -45,7 +47,7 @@ def _endpoint(entry: str) -> tuple[str, int]:
     return endpoint.name, endpoint.port
 
 
-def _flow(spec: FlowSpec, profile: Profile, host: str, port: object, options: dict[str, object],
+def _flow(spec: FlowSpec, profile: Profile, host: str, port: object, options: Mapping[str, JsonValue],
           site: Site) -> Flow:
     override = site.ports.get(spec.id)
     return Flow(

@@ -27,6 +27,7 @@ from netcheck.engine import Limits, Observer, ScanHook
 from netcheck.engine import scan as probe_flows
 from netcheck.errors import UsageError
 from netcheck.hostinfo import host_name, local_addresses
+from netcheck.messages import ignore
 from netcheck.model import Flow, Observation, Reason, Report, Result, RunInfo, Status
 from netcheck.plan import plan
 from netcheck.probes import ProbeContext
@@ -175,12 +176,12 @@ class _Outcome:
 
 async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, observer: Observer | None,
                hooks: Sequence[ScanHook], site: Site, certificates: SiteCertificates | None,
-               stop_on_signals: bool) -> _Outcome:
+               stop_on_signals: bool, notice: Notice = ignore) -> _Outcome:
     """Probe (and check certificates) until done, or until SIGINT/SIGTERM (when `stop_on_signals`,
     the CLI's choice: a library caller's loop keeps its own signal handling): then keep what finished."""
     collector = Collector(observer)
     before = asyncio.all_tasks()
-    probing = asyncio.ensure_future(probe_flows(flows, ctx, options.limits, collector, hooks))
+    probing = asyncio.ensure_future(probe_flows(flows, ctx, options.limits, collector, hooks, notice))
     checking = (asyncio.ensure_future(_check_certificates(site, certificates, ctx))
                 if certificates is not None else None)
     tasks = [task for task in (probing, checking) if task is not None]
@@ -248,7 +249,8 @@ async def _cancel_the_rest() -> None:
 
 async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, env: Mapping[str, str],
                          observer: Observer | None = None, hooks: Sequence[ScanHook] = (),
-                         site_file: str | None = None, stop_on_signals: bool = False) -> Report:
+                         site_file: str | None = None, stop_on_signals: bool = False,
+                         notice: Notice = ignore) -> Report:
     """Plan, probe and build the Report, in the running event loop. With `stop_on_signals`, SIGINT
     or SIGTERM during the probing stops it early: the report then keeps the finished flows, marks
     the rest error/interrupted, and names the signal in `info.options["interrupted"]` (see `interrupted_by`)."""
@@ -263,7 +265,7 @@ async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, 
     started = utc_now_iso()
     with using(options.egress):  # every socket of the run reads it (netcheck.egress); tasks copy the context
         try:
-            outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
+            outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals, notice)
         finally:
             await downloads.aclose()
     run_options = options.as_dict()
@@ -278,10 +280,10 @@ async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, 
 
 
 def run_scan(profile: Profile, site: Site, site_file: str, options: ScanOptions, *, env: Mapping[str, str],
-             observer: Observer | None = None, hooks: Sequence[ScanHook] = ()) -> Report:
+             observer: Observer | None = None, hooks: Sequence[ScanHook] = (), notice: Notice = ignore) -> Report:
     """The command line's scan: its own event loop, and SIGINT/SIGTERM stop it keeping what finished."""
     return asyncio.run(run_scan_async(profile, site, options, env=env, observer=observer, hooks=hooks,
-                                      site_file=site_file, stop_on_signals=True))
+                                      site_file=site_file, stop_on_signals=True, notice=notice))
 
 
 # ---------------------------------------------------------------- the public API
@@ -313,17 +315,9 @@ def scan_hooks(site: Site, *, listener_peers: Collection[str] = (), raw: bool | 
     `listener: true` peers), and raw-packet diagnosis of failed flows (`raw`: True always, False
     never, None when this process may send raw packets)."""
     from netcheck.listen.scanning import listener_hooks
+    from netcheck.raw.hook import raw_hooks
 
-    hooks: list[ScanHook] = list(listener_hooks(site, listener_peers, env))
-    if raw is None:
-        from netcheck.raw.privilege import raw_unavailable, scapy_missing
-
-        raw = not (raw_unavailable() or scapy_missing())
-    if raw:
-        from netcheck.raw.diagnose import RawDiagnosis
-
-        hooks.append(RawDiagnosis(say=notice))
-    return hooks
+    return [*listener_hooks(site, listener_peers, env), *raw_hooks(raw, notice)]
 
 
 def _check_limits(**limits: float) -> None:
@@ -365,7 +359,8 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
     source          send every probe from this local address; interface: through this interface (root)
     env             where *_env secrets are looked up (default os.environ)
     observer        progress (engine.Observer); hooks: extra engine.ScanHook objects
-    notice          receives one-line notices (e.g. raw diagnosis unavailable); default: dropped
+    notice          receives one-line notices (raw diagnosis unavailable, the open-file limit pacing the run);
+                    default: dropped
 
     Bad files or options raise ConfigError / UsageError (netcheck.errors).
     """
@@ -386,7 +381,8 @@ async def scan_async(profile: Profile | str, site: Site | str | os.PathLike[str]
                           udp_tries=udp_tries, strict=strict, egress=egress)
     all_hooks = [*scan_hooks(where, listener_peers=listener_peers, raw=raw, env=environment, notice=notice),
                  *hooks]
-    return await run_scan_async(chosen, where, options, env=environment, observer=observer, hooks=all_hooks)
+    return await run_scan_async(chosen, where, options, env=environment, observer=observer, hooks=all_hooks,
+                                notice=notice or ignore)
 
 
 def scan(profile: Profile | str, site: Site | str | os.PathLike[str] | None = None,

@@ -42,11 +42,11 @@ INT_LIMIT = 2**63
 SCALARS = "plain strings, numbers, true/false or null"
 
 
-class _Loader(_BASE_LOADER):
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
-        for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
-    }
+# Made with type(): the base is chosen at run time, which a class statement cannot type.
+_Loader: type = type("_Loader", (_BASE_LOADER,), {"yaml_implicit_resolvers": {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+}})
 
 
 # Builds scalars exactly as yaml.safe_load would (ints in 0x/0o/1_000 forms, bools, null, ...).

@@ -365,15 +365,30 @@ def _emit(text: str, output: Path | None, *, is_json: bool = False) -> None:
 
 @_quiet
 def run_convert(args: argparse.Namespace) -> int:
-    from netcheck.certs.convert import convert
+    from netcheck.certs.convert import ConvertOptions, convert
+    from netcheck.messages import say
 
-    code: int = convert(args, secret_from(args), secret_from(args, "out-pass"))
-    return code
+    options = ConvertOptions(input=args.input, to=args.to, split=args.split, out=args.out, name=args.name,
+                             key=args.key, chain=args.chain, no_keys=args.no_keys, no_certs=args.no_certs,
+                             force=args.force)
+    converted = convert(options, passphrase=secret_from(args), out_passphrase=secret_from(args, "out-pass"))
+    for note in converted.notes:
+        say(note, program="netcheck cert convert")
+    return 0
 
 
 @_quiet
 def run_csr(args: argparse.Namespace) -> int:
-    from netcheck.certs.csr import create
+    from netcheck.certs.csr import CsrOptions, create
+    from netcheck.messages import say
 
-    code: int = create(args, secret_from(args))
-    return code
+    options = CsrOptions(cn=args.cn, sans=tuple(args.san), org=args.org, unit=args.unit, country=args.country,
+                         state=args.state, locality=args.locality, bits=args.bits, key=args.key,
+                         from_crt=args.from_crt, key_out=args.key_out, csr_out=args.csr_out, force=args.force)
+    written = create(options, passphrase=secret_from(args))
+    say(written.summary(), program="netcheck cert csr")
+    for warning in written.warnings:
+        say(f"warning: {warning}", program="netcheck cert csr")
+    say("send the CSR to your CA; check what comes back with `netcheck cert --crt FILE --key KEY --chain CHAIN`",
+        program="netcheck cert csr")
+    return 0

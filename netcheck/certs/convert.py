@@ -3,14 +3,16 @@
 DER <-> PEM, PKCS#12 -> PEM (with or without keys), PEM + key + chain -> PKCS#12, removing
 or setting a key's passphrase, and --split: a bundle into the appliance's three files with
 the chain in the documented order. Input formats are decided by content.
+
+`convert(ConvertOptions(...), passphrase=..., out_passphrase=...)` returns what it wrote
+(`Converted`) and raises UsageError; the command line (certs/cli.py) prints and exits.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -28,9 +30,36 @@ from netcheck.certs.facts import fingerprint_sha256, is_ca, quietly
 from netcheck.certs.load import KeyState, Parsed, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
 from netcheck.outputs import check_target, write_atomic
-from netcheck.render.escape import terminal_text
 
 EXPECTED_INPUT = "PEM, DER, PKCS#7 or PKCS#12 certificate material"
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """One conversion. input: the file to read (format decided by content); exactly one of
+    `to` (write `out` in that format) and `split` (a directory for NAME.crt, NAME.key and
+    NAME-chain.pem, NAME being `name` or the input's stem); key / chain: a private key and CA
+    certificates to add; no_keys / no_certs: leave those out of a PEM; force: overwrite."""
+
+    input: Path
+    to: Literal["pem", "der", "p12"] | None = None
+    split: Path | None = None
+    out: Path | None = None
+    name: str | None = None
+    key: Path | None = None
+    chain: Path | None = None
+    no_keys: bool = False
+    no_certs: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Converted:
+    """What a conversion wrote, and the lines the operator should read about it (what each file
+    holds, whether a key was written unencrypted, which certificates were left out)."""
+
+    written: tuple[Path, ...]
+    notes: tuple[str, ...]
 
 
 @dataclass
@@ -41,23 +70,28 @@ class Bundle:
     key: PrivateKeyTypes | None
 
 
-def convert(args: argparse.Namespace, passphrase: str | None, out_passphrase: str | None) -> int:
+def convert(options: ConvertOptions, *, passphrase: str | None = None,
+            out_passphrase: str | None = None) -> Converted:
+    """Read `options.input` (opened with `passphrase`) and write what `options` asks for; a
+    written key or PKCS#12 is encrypted with `out_passphrase`. UsageError on anything unusable."""
+    if (options.to is None) == (options.split is None):
+        raise UsageError("give one of --to FORMAT and --split DIR")
     secret = encode_secret(passphrase)
-    bundle = _read(args.input, secret)
-    if args.key:
-        bundle.key = _read(args.key, secret).key or _no_key(args.key)
-    if args.chain:
-        bundle.certs += _read(args.chain, secret).certs
+    bundle = _read(options.input, secret)
+    if options.key:
+        bundle.key = _read(options.key, secret).key or _no_key(options.key)
+    if options.chain:
+        bundle.certs += _read(options.chain, secret).certs
     encryption = key_encryption(out_passphrase)
-    if args.split:
-        return _split(args, bundle, encryption)
-    if args.out is None:
+    if options.split:
+        return _split(options, options.split, bundle, encryption)
+    if options.out is None:
         raise UsageError("--out FILE is required with --to")
-    if args.to == "der":
-        return _to_der(args, bundle)
-    if args.to == "p12":
-        return _to_p12(args, bundle, out_passphrase)
-    return _to_pem(args, bundle, encryption)
+    if options.to == "der":
+        return _to_der(options, options.out, bundle)
+    if options.to == "p12":
+        return _to_p12(options, options.out, bundle, out_passphrase)
+    return _to_pem(options, options.out, bundle, encryption)
 
 
 def _no_key(path: Path) -> PrivateKeyTypes:
@@ -104,45 +138,39 @@ def write_file(path: Path, data: bytes, *, force: bool, secret: bool = False) ->
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
 
 
-def _say(text: str) -> None:
-    print(terminal_text(f"netcheck cert convert: {text}"), file=sys.stderr)
-
-
 def _key_note(encryption: KeySerializationEncryption) -> str:
     if isinstance(encryption, NoEncryption):
         return "private key unencrypted (mode 0600; add --out-pass-env VAR to protect it)"
     return "private key encrypted"
 
 
-def _to_pem(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializationEncryption) -> int:
-    certs = [] if args.no_certs else bundle.certs
-    key = None if args.no_keys else bundle.key
+def _to_pem(options: ConvertOptions, out: Path, bundle: Bundle, encryption: KeySerializationEncryption) -> Converted:
+    certs = [] if options.no_certs else bundle.certs
+    key = None if options.no_keys else bundle.key
     if not certs and key is None:
-        raise UsageError(f"{args.input}: nothing to write with these options")
+        raise UsageError(f"{options.input}: nothing to write with these options")
     data = _cert_pem(certs) + (key_pem(key, encryption) if key is not None else b"")
-    write_file(args.out, data, force=args.force, secret=key is not None)
+    write_file(out, data, force=options.force, secret=key is not None)
     parts = [f"{len(certs)} certificate(s)"] + ([_key_note(encryption)] if key is not None else [])
-    _say(f"wrote {args.out}: {', '.join(parts)}")
-    return 0
+    return Converted((out,), (f"wrote {out}: {', '.join(parts)}",))
 
 
-def _to_der(args: argparse.Namespace, bundle: Bundle) -> int:
+def _to_der(options: ConvertOptions, out: Path, bundle: Bundle) -> Converted:
     if len(bundle.certs) != 1:
         raise UsageError(
-            f"{args.input}: DER holds exactly one certificate; this input has {len(bundle.certs)}",
+            f"{options.input}: DER holds exactly one certificate; this input has {len(bundle.certs)}",
             hint="use --split DIR, or --to pem",
         )
-    write_file(args.out, bundle.certs[0].public_bytes(Encoding.DER), force=args.force)
-    _say(f"wrote {args.out}: 1 certificate (DER)")
-    return 0
+    write_file(out, bundle.certs[0].public_bytes(Encoding.DER), force=options.force)
+    return Converted((out,), (f"wrote {out}: 1 certificate (DER)",))
 
 
-def _to_p12(args: argparse.Namespace, bundle: Bundle, out_passphrase: str | None) -> int:
+def _to_p12(options: ConvertOptions, out: Path, bundle: Bundle, out_passphrase: str | None) -> Converted:
     if bundle.key is None:
         raise UsageError("--to p12 needs the private key", hint="give --key FILE")
     if not out_passphrase:
         raise UsageError("--to p12 needs a password for the bundle", hint="give --out-pass-env VAR")
-    leaf, chain = order_bundle(bundle)
+    leaf, chain, strays = order_bundle(bundle)
     data = pkcs12.serialize_key_and_certificates(
         label(leaf).encode("utf-8"),
         bundle.key,  # type: ignore[arg-type]
@@ -150,14 +178,14 @@ def _to_p12(args: argparse.Namespace, bundle: Bundle, out_passphrase: str | None
         chain or None,
         BestAvailableEncryption(encode_secret(out_passphrase) or b""),
     )
-    write_file(args.out, data, force=args.force, secret=True)
-    _say(f"wrote {args.out}: PKCS#12 with the key, {label(leaf)} and {len(chain)} CA certificate(s)")
-    return 0
+    write_file(out, data, force=options.force, secret=True)
+    wrote = f"wrote {out}: PKCS#12 with the key, {label(leaf)} and {len(chain)} CA certificate(s)"
+    return Converted((out,), (*_left_out(strays), wrote))
 
 
-def order_bundle(bundle: Bundle) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    """The server certificate (the one matching the key, else the first non-CA) and its
-    chain in the documented order: issuing CA first, up to the root."""
+def order_bundle(bundle: Bundle) -> tuple[x509.Certificate, list[x509.Certificate], list[x509.Certificate]]:
+    """The server certificate (the one matching the key, else the first non-CA), its chain in the
+    documented order (issuing CA first, up to the root), and the certificates not on that path."""
     if not bundle.certs:
         raise UsageError("the input holds no certificate")
     leaf = _pick_leaf(bundle)
@@ -165,9 +193,11 @@ def order_bundle(bundle: Bundle) -> tuple[x509.Certificate, list[x509.Certificat
     path, _ = build_path(leaf, others)
     in_path = {fingerprint_sha256(c) for c in path}
     strays = [c for c in others if fingerprint_sha256(c) not in in_path]
-    if strays:
-        _say("left out (not on the path to the root): " + ", ".join(label(c) for c in strays))
-    return leaf, path[1:]
+    return leaf, path[1:], strays
+
+
+def _left_out(strays: list[x509.Certificate]) -> tuple[str, ...]:
+    return ("left out (not on the path to the root): " + ", ".join(label(c) for c in strays),) if strays else ()
 
 
 def _pick_leaf(bundle: Bundle) -> x509.Certificate:
@@ -179,27 +209,27 @@ def _pick_leaf(bundle: Bundle) -> x509.Certificate:
     return next((c for c in bundle.certs if not is_ca(c)), bundle.certs[0])
 
 
-def _split(args: argparse.Namespace, bundle: Bundle, encryption: KeySerializationEncryption) -> int:
-    leaf, chain = order_bundle(bundle)
-    directory: Path = args.split
+def _split(options: ConvertOptions, directory: Path, bundle: Bundle,
+           encryption: KeySerializationEncryption) -> Converted:
+    leaf, chain, strays = order_bundle(bundle)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{directory}: cannot create ({exc.strerror})") from None
-    name = args.name or args.input.stem
+    name = options.name or options.input.stem
     planned = [directory / f"{name}.crt"] + [directory / f"{name}.key"] * (bundle.key is not None) \
         + [directory / f"{name}-chain.pem"] * bool(chain)
     for target in planned:  # every file can be written, or none is
-        check_target(target, "output", exclusive=not args.force)
+        check_target(target, "output", exclusive=not options.force)
     written = [directory / f"{name}.crt"]
-    write_file(written[0], _cert_pem([leaf]), force=args.force)
+    write_file(written[0], _cert_pem([leaf]), force=options.force)
     if bundle.key is not None:
         written.append(directory / f"{name}.key")
-        write_file(written[-1], key_pem(bundle.key, encryption), force=args.force, secret=True)
+        write_file(written[-1], key_pem(bundle.key, encryption), force=options.force, secret=True)
     if chain:
         written.append(directory / f"{name}-chain.pem")
-        write_file(written[-1], _cert_pem(chain), force=args.force)
-    _say("wrote " + ", ".join(str(p) for p in written))
+        write_file(written[-1], _cert_pem(chain), force=options.force)
+    notes = [*_left_out(strays), "wrote " + ", ".join(str(p) for p in written)]
     if bundle.key is not None:
-        _say(_key_note(encryption))
-    return 0
+        notes.append(_key_note(encryption))
+    return Converted(tuple(written), tuple(notes))

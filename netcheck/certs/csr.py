@@ -1,15 +1,18 @@
 """`netcheck cert csr`: an RSA key and a SHA-256 CSR with the subject the appliance
 documentation requires (CN, O, OU, C) and SANs, replacing the `openssl req` recipes
 (new key + CSR, CSR for an existing key, CSR from an existing certificate).
+
+`create(CsrOptions(...), passphrase=...)` returns what it wrote (`CsrWritten`) and raises
+UsageError; the command line (certs/cli.py) prints and exits.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import re
-import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,19 +27,66 @@ from netcheck.certs.facts import is_wildcard, quietly, san_dns, san_ip
 from netcheck.certs.load import KeyState, encode_secret, open_key, parse_file
 from netcheck.errors import UsageError
 from netcheck.outputs import check_target
-from netcheck.render.escape import terminal_text
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-def create(args: argparse.Namespace, passphrase: str | None) -> int:
-    template = _template(args.from_crt) if args.from_crt else None
-    subject = _subject(args, template)
+@dataclass(frozen=True)
+class CsrOptions:
+    """One key and CSR. cn, org, unit, country (required, unless copied from `from_crt`), state,
+    locality: the subject; sans: further DNS names / IP addresses (the CN is always one); bits:
+    the new key's size; key: use this existing key instead; key_out / csr_out: where to write
+    (default CN.key / CN.csr); force: overwrite."""
+
+    cn: str | None = None
+    sans: tuple[str, ...] = ()
+    org: str | None = None
+    unit: str | None = None
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+    bits: Literal[2048, 4096] = 2048
+    key: Path | None = None
+    from_crt: Path | None = None
+    key_out: Path | None = None
+    csr_out: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class CsrWritten:
+    """What `create` wrote: the CSR, the new key (None when an existing key was used), the
+    subject, the SAN entries (DNS:... / IP:...), and warnings about choices later releases refuse."""
+
+    csr: Path
+    key: Path | None
+    key_size: int
+    key_encrypted: bool
+    subject: str
+    sans: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def summary(self) -> str:
+        written = []
+        if self.key is not None:
+            state = "encrypted" if self.key_encrypted else "unencrypted, mode 0600"
+            written.append(f"{self.key} (RSA {self.key_size}, {state})")
+        written.append(f"{self.csr} ({self.subject}; SAN {', '.join(self.sans)})")
+        return "wrote " + " and ".join(written)
+
+
+def create(options: CsrOptions, *, passphrase: str | None = None) -> CsrWritten:
+    """Write a SHA-256 CSR (and a new RSA key, unless `options.key`; encrypted with `passphrase`,
+    which also opens an existing key). UsageError on anything unusable; nothing is half written."""
+    if options.bits not in (2048, 4096):
+        raise UsageError(f"bits {options.bits}: the appliance supports RSA 2048 or 4096 only")
+    template = _template(options.from_crt) if options.from_crt else None
+    subject = _subject(options, template)
     cn = _first(subject, NameOID.COMMON_NAME)
-    sans = _sans(cn, args.san, template)
-    key, new_key = _key(args, passphrase)
+    sans = _sans(cn, list(options.sans), template)
+    key, new_key = _key(options, passphrase)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise UsageError(f"{args.key}: not an RSA key; the appliance supports RSA 2048 or 4096 only")
+        raise UsageError(f"{options.key}: not an RSA key; the appliance supports RSA 2048 or 4096 only")
     request = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
@@ -44,33 +94,26 @@ def create(args: argparse.Namespace, passphrase: str | None) -> int:
         .sign(key, hashes.SHA256())
     )
     stem = _safe_name(cn)
-    csr_out: Path = args.csr_out or Path(f"{stem}.csr")
-    written = []
-    key_out: Path = args.key_out or Path(f"{stem}.key")
+    csr_out = options.csr_out or Path(f"{stem}.csr")
+    key_out = options.key_out or Path(f"{stem}.key")
     for target in [key_out] * new_key + [csr_out]:  # both files can be written, or none is
-        check_target(target, "output", exclusive=not args.force)
+        check_target(target, "output", exclusive=not options.force)
     if new_key:
-        write_file(key_out, key_pem(key, key_encryption(passphrase)), force=args.force, secret=True)
-        state = "encrypted" if passphrase else "unencrypted, mode 0600"
-        written.append(f"{key_out} (RSA {key.key_size}, {state})")
-    write_file(csr_out, request.public_bytes(Encoding.PEM), force=args.force)
-    written.append(f"{csr_out} ({subject.rfc4514_string()}; SAN {', '.join(_san_text(s) for s in sans)})")
-    _say("wrote " + " and ".join(written))
-    _warnings(cn, passphrase, new_key)
-    _say("send the CSR to your CA; check what comes back with `netcheck cert --crt FILE --key KEY --chain CHAIN`")
-    return 0
+        write_file(key_out, key_pem(key, key_encryption(passphrase)), force=options.force, secret=True)
+    write_file(csr_out, request.public_bytes(Encoding.PEM), force=options.force)
+    return CsrWritten(csr=csr_out, key=key_out if new_key else None, key_size=key.key_size,
+                      key_encrypted=bool(passphrase), subject=subject.rfc4514_string(),
+                      sans=tuple(_san_text(s) for s in sans), warnings=_warnings(cn, passphrase, new_key))
 
 
-def _say(text: str) -> None:
-    print(terminal_text(f"netcheck cert csr: {text}"), file=sys.stderr)
-
-
-def _warnings(cn: str, passphrase: str | None, new_key: bool) -> None:
+def _warnings(cn: str, passphrase: str | None, new_key: bool) -> tuple[str, ...]:
+    found = []
     if is_wildcard(cn):
-        _say("warning: wildcard CN: allowed by the 2021 documentation, rejected by later releases")
+        found.append("wildcard CN: allowed by the 2021 documentation, rejected by later releases")
     if new_key and passphrase and not set(passphrase) <= PASSPHRASE_CHARACTERS:
         allowed = "a-z A-Z 0-9 !#%()+,-./:=?@[\\]^_{}~"
-        _say(f"warning: the passphrase has characters later releases reject (allowed: {allowed})")
+        found.append(f"the passphrase has characters later releases reject (allowed: {allowed})")
+    return tuple(found)
 
 
 def _template(path: Path) -> x509.Certificate:
@@ -90,15 +133,15 @@ def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     return str(values[0].value) if values else ""
 
 
-def _subject(args: argparse.Namespace, template: x509.Certificate | None) -> x509.Name:
+def _subject(options: CsrOptions, template: x509.Certificate | None) -> x509.Name:
     base = template.subject if template else x509.Name([])
     fields = [
-        (NameOID.COUNTRY_NAME, args.country, "--c"),
-        (NameOID.STATE_OR_PROVINCE_NAME, args.state, None),
-        (NameOID.LOCALITY_NAME, args.locality, None),
-        (NameOID.ORGANIZATION_NAME, args.org, "--o"),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, args.unit, "--ou"),
-        (NameOID.COMMON_NAME, args.cn, "--cn"),
+        (NameOID.COUNTRY_NAME, options.country, "--c"),
+        (NameOID.STATE_OR_PROVINCE_NAME, options.state, None),
+        (NameOID.LOCALITY_NAME, options.locality, None),
+        (NameOID.ORGANIZATION_NAME, options.org, "--o"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, options.unit, "--ou"),
+        (NameOID.COMMON_NAME, options.cn, "--cn"),
     ]
     attributes: list[x509.NameAttribute[str]] = []
     missing: list[str] = []
@@ -147,19 +190,19 @@ def _san_text(entry: x509.GeneralName) -> str:
     return f"IP:{entry.value}" if isinstance(entry, x509.IPAddress) else f"DNS:{entry.value}"
 
 
-def _key(args: argparse.Namespace, passphrase: str | None) -> tuple[PrivateKeyTypes, bool]:
-    if args.key is None:
-        return rsa.generate_private_key(public_exponent=65537, key_size=args.bits), True
-    parsed = parse_file(args.key, "--key", "a PEM or DER private key", encode_secret(passphrase))
+def _key(options: CsrOptions, passphrase: str | None) -> tuple[PrivateKeyTypes, bool]:
+    if options.key is None:
+        return rsa.generate_private_key(public_exponent=65537, key_size=options.bits), True
+    parsed = parse_file(options.key, "--key", "a PEM or DER private key", encode_secret(passphrase))
     if parsed.opened_key is not None:
         return parsed.opened_key, False
     if not parsed.keys:
-        raise UsageError(f"{args.key}: --key holds no private key")
-    opened = open_key(parsed.keys[0], encode_secret(passphrase), str(args.key))
+        raise UsageError(f"{options.key}: --key holds no private key")
+    opened = open_key(parsed.keys[0], encode_secret(passphrase), str(options.key))
     if opened.state is KeyState.NEEDS_PASSPHRASE:
-        raise UsageError(f"{args.key}: the key is encrypted", hint="give --pass-env VAR or --pass")
+        raise UsageError(f"{options.key}: the key is encrypted", hint="give --pass-env VAR or --pass")
     if opened.state is KeyState.WRONG_PASSPHRASE or opened.key is None:
-        raise UsageError(f"{args.key}: Passphrase does not match to the key")
+        raise UsageError(f"{options.key}: Passphrase does not match to the key")
     return opened.key, False
 
 

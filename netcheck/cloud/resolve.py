@@ -4,7 +4,7 @@ DNS server (no server answered at all) from a name that does not resolve (a serv
 from __future__ import annotations
 
 from netcheck.addresses import is_ip
-from netcheck.model import Observation, Reason
+from netcheck.model import JsonValue, Observation, Reason
 
 
 async def resolve_a(name: str, servers: list[str], lifetime: float) -> list[str] | Observation:
@@ -26,10 +26,10 @@ async def resolve_a(name: str, servers: list[str], lifetime: float) -> list[str]
     resolver = dns.asyncresolver.Resolver(configure=not servers)
     if servers:
         resolver.nameservers = servers
-    asked = list(resolver.nameservers)
+    asked = [str(server) for server in resolver.nameservers]  # addresses (Nameserver objects as their text)
     resolver.lifetime = max(lifetime, 0.1)
     resolver.timeout = max(lifetime / max(len(asked), 1), 0.1)
-    evidence = {"name": name, "dns_servers": asked}
+    evidence: dict[str, JsonValue] = {"name": name, "dns_servers": asked}
     shown = ", ".join(str(s) for s in asked) or "none"
     try:
         source = egress.source_for(str(asked[0])) if asked else None

@@ -60,6 +60,7 @@ def load_receipt(path: Path) -> dict[str, Any]:
 
     data = load_json(path, EXPECTED, CAP_RECEIPT)
     check_receipt(data, str(path))
+    assert isinstance(data, dict)  # check_receipt refuses anything else
     return data
 
 
@@ -104,8 +105,9 @@ def _tokens_of(result: Result) -> list[str]:
     listener = result.evidence.get("listener")
     if not isinstance(listener, Mapping):
         return []
-    if isinstance(listener.get("token"), str):
-        return [listener["token"]]
+    token = listener.get("token")
+    if isinstance(token, str):
+        return [token]
     per_port = listener.get("tokens")
     return [t for t in per_port.values() if isinstance(t, str)] if isinstance(per_port, Mapping) else []
 

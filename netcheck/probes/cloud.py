@@ -80,9 +80,9 @@ async def observe_cloud(flow: Flow, address: str | None, ctx: ProbeContext) -> O
         return credentials
     clock = asyncio.ensure_future(_site_clock_offset(ctx))
     try:
-        observation = await _path(flow, hops, credentials[1], deadline, ctx)
-        if "session" in observation.evidence:
-            observation = await _judge_certificate(flow, observation, clock, deadline)
+        reached = await _path(flow, hops, credentials[1], deadline, ctx)
+        observation = (await _judge_certificate(flow, reached, clock, deadline) if isinstance(reached, _Connected)
+                       else reached)
     finally:
         if not clock.done():
             clock.cancel()
@@ -108,7 +108,7 @@ def _proxies(flow: Flow, ctx: ProbeContext) -> list[tuple[str, int]] | Observati
             return Observation(Reason.NOT_CONFIGURED, "settings.cloud.via_proxy is set, but the site file names no "
                                                       "proxy (peers.proxy)")
         urls.append(site_proxies[0])
-    urls += [str(url) for url in flow.options.get("proxy_chain") or []]
+    urls += flow.texts_option("proxy_chain") or []
     hops = []
     for url in urls:
         parts = urlsplit(url if "://" in url else f"http://{url}")
@@ -135,8 +135,16 @@ async def _resolve(name: str, ctx: ProbeContext, deadline: Deadline) -> list[str
     return await resolve_a(name, servers, _dns_lifetime(ctx, deadline))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Connected:
+    """A TLS session with the endpoint (a live object: not evidence), and what the path to it showed."""
+
+    session: TlsSession
+    evidence: dict[str, Any]
+
+
 async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | None, deadline: Deadline,
-                ctx: ProbeContext) -> Observation:
+                ctx: ProbeContext) -> Observation | _Connected:
     """Resolve, connect (direct or through the proxies) and shake hands; the session on success."""
     port = flow.port
     assert isinstance(port, int)  # observe_cloud turned ranges away
@@ -166,8 +174,7 @@ async def _path(flow: Flow, hops: list[tuple[str, int]], authorization: str | No
         channel.close()
     if isinstance(session, Observation):
         return _failed(_prefixed(session, flow.host), "tls", evidence)
-    evidence["session"] = session
-    return Observation(Reason.ANSWERED, "", evidence, session.handshake_ms)
+    return _Connected(session, evidence)
 
 
 def _is_ip(host: str) -> bool:
@@ -273,14 +280,14 @@ def judge_connect(target: str, status_line: str, headers: list[tuple[str, str]],
 
 # ---------------------------------------------------------------- certificate and clock
 
-async def _judge_certificate(flow: Flow, observation: Observation, clock: asyncio.Future[Any],
+async def _judge_certificate(flow: Flow, connected: _Connected, clock: asyncio.Future[Any],
                              deadline: Deadline) -> Observation:
     from netcheck.cloud.trust import store_label, system_anchors
     from netcheck.probes._tls import _read_anchors
 
-    evidence = dict(observation.evidence)
-    session: TlsSession = evidence.pop("session")
-    ca_file = flow.options.get("ca_file") if isinstance(flow.options.get("ca_file"), str) else None
+    evidence = dict(connected.evidence)
+    session = connected.session
+    ca_file = flow.text_option("ca_file")
     anchors = system_anchors()
     anchor_error = None
     if ca_file:

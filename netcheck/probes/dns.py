@@ -105,10 +105,10 @@ def plan_queries(flow: Flow, ctx: ProbeContext) -> tuple[list[Query], list[str]]
     """The queries for this flow, and the configured entries that could not become one."""
     import dns.reversename
 
-    names = flow.options.get("names")
+    names = flow.texts_option("names")
     if names is None:
         names = default_names(ctx.settings.get("peers", {}))
-    reverse = flow.options.get("reverse")
+    reverse = flow.texts_option("reverse")
     reverse_listed = reverse is not None
     if reverse is None:
         reverse = default_reverse(ctx.settings.get("peers", {}))
@@ -163,7 +163,8 @@ async def _ask_udp(address: str, port: int, query: Query, ctx: ProbeContext) -> 
     sent = await exchange(address, port, request.to_wire(), ctx)
     if sent.reason is not Reason.ANSWERED:
         return Outcome(query, sent.reason, sent.detail, ms=sent.latency_ms, extra=dict(sent.evidence))
-    length = int(sent.evidence.get("reply_len", 0))
+    reply_len = sent.evidence.get("reply_len")
+    length = reply_len if isinstance(reply_len, int) else 0
     if length > UDP_LIMIT:
         return Outcome(query, Reason.PROTOCOL_ERROR,
                        f"a {length}-byte UDP reply to a query without EDNS (DNS allows {UDP_LIMIT})",

@@ -59,7 +59,7 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
             return usable
         proxy = usable
         evidence["proxy"] = str(proxy)
-    cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
+    cap = flow.int_option("max_bytes", DEFAULT_MAX_BYTES)
     # The run's shared download: the certificate check of this URL (same path) reads the same GET.
     downloads = ctx.crl_downloads or CrlDownloads()
     result = await downloads.get(url, proxy=proxy, timeout=crl_fetch_timeout(ctx), max_bytes=cap)

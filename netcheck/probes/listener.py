@@ -41,7 +41,7 @@ async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -
         return Observation(Reason.INTERNAL_ERROR, f"cannot make a listener token: {exc.one_line()}")
     if not isinstance(flow.port, PortRange):
         return await exchange_token(address, flow.transport, flow.port, ctx, key)
-    picks = sample_ports(flow.port, int(flow.options.get("sample", DEFAULT_SAMPLE)))
+    picks = sample_ports(flow.port, flow.int_option("sample", DEFAULT_SAMPLE))
     observations = await asyncio.gather(*(exchange_token(address, flow.transport, p, ctx, key) for p in picks))
     return _combine_range(flow.port, list(zip(picks, observations, strict=True)))
 
@@ -138,8 +138,8 @@ def _nat_note(sent: int, arrived: int) -> str:
 def _combine_range(ports: PortRange, pairs: list[tuple[int, Observation]]) -> Observation:
     """A range is confirmed when every sampled port echoed; otherwise the first failure speaks."""
     per_port = {str(port): seen.reason.value for port, seen in pairs}
-    tokens = {str(port): seen.evidence["listener"]["token"] for port, seen in pairs
-              if isinstance(seen.evidence.get("listener"), dict)}
+    tokens = {str(port): listener["token"] for port, seen in pairs
+              if isinstance(listener := seen.evidence.get("listener"), dict)}
     evidence: dict[str, Any] = {"sampled": per_port, "listener": {"tokens": tokens}}
     failed = [(port, seen) for port, seen in pairs if seen.reason is not Reason.CONFIRMED]
     if not failed:

@@ -19,7 +19,7 @@ from typing import Any
 
 from netcheck import pacing, values
 from netcheck.egress import current as current_egress
-from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason, Status
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
@@ -66,7 +66,7 @@ async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
     assert address is not None
     if isinstance(flow.port, PortRange):
         return Observation(Reason.NOT_APPLICABLE, "NTP is tested on a single port, not a range")
-    max_offset = float(flow.options.get("max_offset_s", DEFAULT_MAX_OFFSET_S))
+    max_offset = flow.float_option("max_offset_s", DEFAULT_MAX_OFFSET_S)
     # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
     tries = max(1, ctx.udp_tries)
     for attempt in range(1, tries + 1):
@@ -147,7 +147,7 @@ def read_reply(reply: bytes, request: bytes, received_at: float, max_offset: flo
     """Judge one reply to the packet `request`, received at NTP time `received_at`."""
     import ntplib
 
-    raw = {"reply_len": len(reply), "reply": reply[:64].hex()}
+    raw: dict[str, JsonValue] = {"reply_len": len(reply), "reply": reply[:64].hex()}
     if len(reply) < PACKET_LEN:
         return Observation(Reason.PROTOCOL_ERROR,
                            f"a {len(reply)}-byte reply is not an NTP packet ({PACKET_LEN} bytes or more)",

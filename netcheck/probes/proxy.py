@@ -123,12 +123,12 @@ async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> O
                            reached.latency_ms)
     peers = ctx.settings.get("peers") or {}
     urls = [u for u in peers.get("crl", ()) if isinstance(u, str)]
-    targets = expand_targets(flow.options.get("connect_targets") or [], peers)
+    targets = expand_targets(flow.texts_option("connect_targets") or [], peers)
     if not urls and not targets:
         return Observation(Reason.OPEN, f"proxy {_shown(flow.host)}: TCP handshake completed; no CRL URL "
                            "(peers.crl) or connect_targets to request through it", reached.evidence,
                            reached.latency_ms)
-    max_bytes = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
+    max_bytes = flow.int_option("max_bytes", DEFAULT_MAX_BYTES)
     checks = [_get(url, address, flow.port, authorization, deadline, max_bytes) for url in urls]
     checks += [_connect(target, address, flow.port, authorization, deadline) for target in targets]
     outcomes = await asyncio.gather(*checks)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from netcheck import __version__
-from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason
 from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import printable
 from netcheck.probes._wire import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
@@ -55,7 +55,7 @@ async def _read_identification(channel: Channel, port: int) -> Observation:
                 return _not_ssh(port, before, f"{len(before)} lines without an SSH identification")
     except DeadlineHit:
         partial = bytes(channel.buffer)
-        evidence = {"stage": "identification", "bytes_received": channel.received}
+        evidence: dict[str, JsonValue] = {"stage": "identification", "bytes_received": channel.received}
         if not before and not partial:
             return Observation(Reason.TIMEOUT, f"SSH {port}: connected, but the server sent nothing before the "
                                "deadline (an SSH server speaks first)", evidence)

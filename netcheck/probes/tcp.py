@@ -26,7 +26,7 @@ WINDOWS_DYNAMIC_START = 49152
 async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
-        return await _observe_range(flow.port, address, ctx, int(flow.options.get("sample", DEFAULT_SAMPLE)))
+        return await _observe_range(flow.port, address, ctx, flow.int_option("sample", DEFAULT_SAMPLE))
     return await handshake(address, flow.port, ctx.timeout)
 
 

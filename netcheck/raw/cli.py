@@ -1,6 +1,6 @@
 """The scan option --no-raw (raw-packet diagnosis of failed flows is on by default). Imports
 nothing heavy: this module is loaded for every `netcheck` invocation to build the parser.
-cli.cmd_scan passes the choice on as the typed option raw= (netcheck.scanner.scan_hooks)."""
+cli.cmd_scan passes the choice on as the typed option raw=, which raw/hook.py turns into the scan hook."""
 
 from __future__ import annotations
 

@@ -224,3 +224,35 @@ def test_csr_4096_and_wildcard_warning(cli: Cli, tmp_path: Path) -> None:
     assert result.returncode == 0 and "wildcard CN" in result.stderr
     request = x509.load_pem_x509_csr((tmp_path / "wildcard.plant.example.csr").read_bytes())
     assert request.public_key().key_size == 4096  # type: ignore[union-attr]
+
+
+def test_the_library_calls_take_typed_options_and_return_what_they_wrote(bundle: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    """convert() and create() as a script calls them: no argparse, nothing printed, UsageError on bad input."""
+    from netcheck.certs.convert import ConvertOptions, convert
+    from netcheck.certs.csr import CsrOptions, create
+    from netcheck.errors import UsageError
+
+    # Given the PKCS#12 bundle, When it is split through the library
+    converted = convert(ConvertOptions(bundle["p12"], split=tmp_path / "up", name="s"), passphrase=PASSPHRASE)
+    # Then the three files are written and reported, with the unencrypted key said
+    up = tmp_path / "up"
+    assert converted.written == (up / "s.crt", up / "s.key", up / "s-chain.pem")
+    assert all(path.is_file() for path in converted.written)
+    assert converted.notes[-1].startswith("private key unencrypted")
+    # And a second run refuses to overwrite, as a typed error
+    with pytest.raises(UsageError, match="already exists"):
+        convert(ConvertOptions(bundle["p12"], split=up, name="s"), passphrase=PASSPHRASE)
+    with pytest.raises(UsageError, match="one of --to"):
+        convert(ConvertOptions(bundle["crt"]))
+
+    # When a CSR is made for the existing key, copying the subject from the certificate
+    written = create(CsrOptions(from_crt=bundle["crt"], key=bundle["key"], sans=("198.51.100.23",),
+                                csr_out=tmp_path / "renew.csr"), passphrase=PASSPHRASE)
+    # Then no key is written, and the CSR's subject and SANs are returned
+    assert written.key is None and written.csr.is_file()
+    assert "CN=sensor-1.plant.example" in written.subject
+    assert written.sans[:2] == ("DNS:sensor-1.plant.example", "IP:198.51.100.23")
+    assert written.warnings == () and written.summary().startswith(f"wrote {tmp_path / 'renew.csr'} (")
+    with pytest.raises(UsageError, match="two-letter"):
+        create(CsrOptions(cn="s.example", org="O", unit="U", country="USA", csr_out=tmp_path / "x.csr"))
