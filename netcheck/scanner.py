@@ -34,7 +34,7 @@ from netcheck.timeutil import utc_now_iso
 
 if TYPE_CHECKING:
     from netcheck.certs.run import CheckInput
-    from netcheck.httpfetch import Proxy
+    from netcheck.net.http import Proxy
 
 # The site scanned when none is given: every peer on 127.0.0.1.
 LOOPBACK_SITE = ("examples", "loopback.yaml")
@@ -95,7 +95,7 @@ def _certificate_proxy(site: Site) -> Proxy | None:
     proxies = site.peers.get("proxy", ())
     if not (site.settings.get("crl", {}).get("via_proxy") and proxies):
         return None
-    from netcheck.httpfetch import parse_proxy
+    from netcheck.net.http import parse_proxy
 
     return parse_proxy(proxies[0])
 

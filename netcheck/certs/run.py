@@ -21,7 +21,7 @@ from netcheck.certs.findings import Finding, Severity, finding
 from netcheck.certs.load import Material, load_material
 from netcheck.certs.site import ApplianceCert
 from netcheck.errors import ConfigError, UsageError
-from netcheck.httpfetch import FetchResult, Proxy, fetch
+from netcheck.net.http import FetchResult, Proxy, fetch
 
 MAX_CRL_BYTES = 32 * 1024 * 1024  # large public-CA CRLs run to megabytes; beyond this is not a CRL
 

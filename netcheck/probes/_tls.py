@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
+from netcheck.net.streams import Channel, DeadlineHit, StreamClosed
 from netcheck.probes import OptionSpec
-from netcheck.probes._wire import Channel, DeadlineHit, StreamClosed
 
 if TYPE_CHECKING:
     from cryptography import x509

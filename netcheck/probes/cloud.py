@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from netcheck import __version__
 from netcheck.cloud.categories import CONNECTED, Stage, categorise
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import Expectation, TlsSession, assess, negotiate, printable
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes.proxy import STATUS_LINE, proxy_credentials
 
 MAX_HEADER_LINE = 8192

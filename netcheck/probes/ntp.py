@@ -20,8 +20,8 @@ from typing import Any
 from netcheck import pacing, values
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.net.sockets import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
-from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 DEFAULT_MAX_OFFSET_S = 1.0
 NTP_VERSION = 4

@@ -13,8 +13,8 @@ import time
 from netcheck import pacing
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 from netcheck.probes import ProbeContext, register
-from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 
 @register(

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from netcheck.httpfetch import FetchResult
 from netcheck.model import Observation, Reason
+from netcheck.net.http import FetchResult
 from netcheck.probes import ProbeContext
 from netcheck.probes.http_crl import observe_http_crl
 from netcheck.probes.proxy import expand_targets, observe_proxy, relabel_origin_answer

@@ -1,4 +1,4 @@
-"""httpfetch against real nginx/tinyproxy on loopback, hostile in-process servers (drip,
+"""net.http (the HTTP GET) against real nginx/tinyproxy on loopback, hostile in-process servers (drip,
 garbage, oversize, truncation), and, in a network namespace this test creates, silent
 drops, unreachable and prohibited routes. Traffic goes only to 127.0.0.1/::1 or to
 TEST-NET addresses inside that namespace."""
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.httpfetch import FetchResult, fetch, parse_proxy
 from netcheck.model import Reason, Status
+from netcheck.net.http import FetchResult, fetch, parse_proxy
 from netcheck.probes import default_judge
 from tests.certs.daemons import free_port, netns_available, nginx, tinyproxy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -361,7 +361,7 @@ def test_bad_proxy_urls(bad: str) -> None:
 
 NETNS_SNIPPET = """
 import asyncio, json, sys
-from netcheck.httpfetch import fetch
+from netcheck.net.http import fetch
 r = asyncio.run(fetch(sys.argv[1], proxy=None, timeout=float(sys.argv[2]), max_bytes=1000))
 print(json.dumps(r.evidence()))
 """

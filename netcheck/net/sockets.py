@@ -1,4 +1,4 @@
-"""Socket plumbing shared by probes: TCP connect with a precise failure reason, and
+"""Sockets for every part of netcheck that sends packets: TCP connect with a precise failure reason, and
 reading the ICMP error the kernel attached to a socket (IP_RECVERR, no root needed)."""
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from netcheck.model import Observation
+from netcheck.net.sockets import open_stream
 
 T = TypeVar("T")
 
@@ -193,8 +194,6 @@ class Channel:
 
 async def connect(address: str, port: int, deadline: Deadline) -> Channel | Observation:
     """A Channel to address:port (connect_ms set), or the Observation saying why not."""
-    from netcheck.probes._net import open_stream
-
     opened = await open_stream(address, port, max(deadline.remaining(), 0.01))
     if isinstance(opened, Observation):
         return opened
