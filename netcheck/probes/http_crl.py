@@ -70,7 +70,8 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     latency = result.first_byte_ms
     if not result.ok:
         assert result.error is not None
-        return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
+        # errno and the ICMP error (with the router that sent it) where the tcp probe has them
+        return Observation(result.error, f"CRL {url}: {result.detail}", {**evidence, **result.network}, latency)
     return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_HEADER_LINE = 8192
 MAX_HEADER_LINES = 100
+NETWORK_FACTS = ("errno", "icmp")  # what net.sockets records about a failed connect
 STATUS_LINE = re.compile(r"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
 
 
@@ -237,6 +238,8 @@ def _combine(flow: Flow, outcomes: list[Outcome], latency: float | None) -> Obse
     failed = [o for o in outcomes if not o.relayed]
     if failed:
         first = failed[0]
+        # errno and the ICMP error (with the router that sent it) where the tcp probe has them
+        evidence.update({key: first.evidence[key] for key in NETWORK_FACTS if key in first.evidence})
         return Observation(first.reason, f"proxy {_shown(flow.host)}: {first.what} failed: {first.detail}"
                            + (f" (all: {listing})" if len(outcomes) > 1 else ""), evidence, latency)
     return Observation(Reason.ANSWERED, f"proxy {_shown(flow.host)} relayed: {listing}", evidence, latency)
