@@ -70,7 +70,7 @@ async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
     # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
     tries = max(1, ctx.udp_tries)
     for attempt in range(1, tries + 1):
-        observation = await _request_once(address, flow.port, ctx.timeout / tries, max_offset)
+        observation = await request_once(address, flow.port, ctx.timeout / tries, max_offset)
         if observation.reason is not Reason.NO_RESPONSE:
             return _with_tries(observation, attempt)
     return Observation(
@@ -85,7 +85,8 @@ def _with_tries(observation: Observation, attempt: int) -> Observation:
     return dataclasses.replace(observation, evidence={**observation.evidence, "tries": attempt})
 
 
-async def _request_once(address: str, port: int, timeout: float, max_offset: float) -> Observation:
+async def request_once(address: str, port: int, timeout: float, max_offset: float) -> Observation:
+    """One NTP client request and its reply (stamped by the kernel), or the ICMP error or silence."""
     import ntplib
 
     sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
