@@ -227,6 +227,27 @@ async def _outcome(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tupl
         loop.remove_writer(fd)
 
 
+def connect_udp(address: str, port: int, what: str) -> socket.socket | Observation:
+    """A non-blocking UDP socket connected to address:port, bound to the run's interface and
+    source, that queues ICMP errors with their sender (failure_from_oserror reads them after a
+    failed send or receive); or the Observation saying why it could not connect (no route)."""
+    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        enable_recverr(sock)
+        current_egress().prepare(sock, address)  # --interface / --source
+        try:
+            sock.connect((address, port))
+        except OSError as exc:
+            failed = failure_from_oserror(exc, sock, what)
+            sock.close()
+            return failed
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def open_stream(
     address: str, port: int, timeout: float, what: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | Observation:

@@ -18,9 +18,8 @@ import time
 from typing import Any
 
 from netcheck import pacing, values
-from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
-from netcheck.net.sockets import elapsed_ms, enable_recverr, failure_from_oserror, family_of
+from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 
 DEFAULT_MAX_OFFSET_S = 1.0
@@ -89,14 +88,12 @@ async def request_once(address: str, port: int, timeout: float, max_offset: floa
     """One NTP client request and its reply (stamped by the kernel), or the ICMP error or silence."""
     import ntplib
 
-    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    enable_recverr(sock)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     started = time.monotonic()
+    sock = connect_udp(address, port, f"NTP {port}")
+    if isinstance(sock, Observation):
+        return dataclasses.replace(sock, latency_ms=elapsed_ms(started))
     try:
-        current_egress().prepare(sock, address)  # --interface / --source
-        sock.connect((address, port))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sent_wall = time.time()
         request = ntplib.NTPPacket(version=NTP_VERSION, mode=3,
                                    tx_timestamp=ntplib.system_to_ntp_time(sent_wall)).to_data()
