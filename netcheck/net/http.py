@@ -95,7 +95,7 @@ class FetchResult:
     connect_ms: float | None = None
     first_byte_ms: float | None = None
     total_ms: float | None = None
-    network: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def ok(self) -> bool:
