@@ -1,5 +1,6 @@
-"""Sockets for every part of netcheck that sends packets: TCP connect with a precise failure reason, and
-reading the ICMP error the kernel attached to a socket (IP_RECVERR, no root needed)."""
+"""Sockets for every part of netcheck that connects: TCP connect and UDP sockets with a precise
+failure reason, and reading the ICMP error the kernel attached to a socket, with the router or
+host that sent it (IP_RECVERR, no root needed). No other module maps connect errors."""
 
 from __future__ import annotations
 
