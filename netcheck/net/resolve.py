@@ -3,7 +3,9 @@
 getaddrinfo blocks, so it runs in a daemon thread of its own rather than in the loop's default
 executor: asyncio.run() waits for the default executor's threads at shutdown, so a hung
 resolver there would hold the run long after its deadline. A daemon thread that is given up on
-simply finishes (or not) on its own.
+simply finishes (or not) on its own. At most MAX_THREADS lookups run at once per event loop (a
+site of thousands of names must not start thousands of threads); a place is given back when
+the lookup's thread ends, not when its waiter gives up, so hung lookups cannot pile up.
 
 `addresses` is the lookup every network client uses (IP literals never reach the resolver);
 `Resolver` is the scan's per-run cache in front of it, with the engine's dns-failure wording.
@@ -16,6 +18,7 @@ import contextlib
 import ipaddress
 import socket
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,18 @@ from netcheck.egress import current as current_egress
 from netcheck.model import Observation, Reason
 
 AddrInfo = tuple[Any, ...]  # one getaddrinfo entry: (family, type, proto, canonname, sockaddr)
+MAX_THREADS = 32
+_places: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 async def getaddrinfo(host: str, port: int | None, *, family: int = socket.AF_UNSPEC,
                       type: int = socket.SOCK_STREAM) -> list[AddrInfo]:
     """socket.getaddrinfo in a daemon thread; cancel (or time out) the await to stop waiting for it."""
     loop = asyncio.get_running_loop()
+    places = _places.get(loop)
+    if places is None:
+        places = _places[loop] = asyncio.Semaphore(MAX_THREADS)
+    await places.acquire()
     future: asyncio.Future[list[AddrInfo]] = loop.create_future()
 
     def work() -> None:
@@ -38,13 +47,18 @@ async def getaddrinfo(host: str, port: int | None, *, family: int = socket.AF_UN
         except (OSError, UnicodeError) as exc:
             value, ok = exc, False
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, future, value, ok)
+            loop.call_soon_threadsafe(_settle, future, value, ok, places)
 
-    threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
+    try:
+        threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
+    except BaseException:
+        places.release()
+        raise
     return await future
 
 
-def _settle(future: asyncio.Future[list[AddrInfo]], value: Any, ok: bool) -> None:
+def _settle(future: asyncio.Future[list[AddrInfo]], value: Any, ok: bool, places: asyncio.Semaphore) -> None:
+    places.release()  # the thread has ended
     if future.done():  # the waiter gave up (deadline, cancellation)
         return
     if ok:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 
 import pytest
@@ -93,3 +94,26 @@ def test_a_name_that_does_not_resolve_names_it(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(outcome, Observation) and outcome.reason is Reason.DNS_FAILURE
     assert "'nowhere.plant.example' does not resolve: Name or service not known" in outcome.detail
     assert outcome.evidence["name"] == "nowhere.plant.example"
+
+
+def test_lookups_run_at_most_max_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    running = peak = 0
+    lock = threading.Lock()
+
+    def slow(host: str, *args: object, **kwargs: object) -> list[object]:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+
+    async def many() -> list[list[tuple[int, str]]]:
+        return await asyncio.gather(*(resolve.addresses(f"h{i}.plant.example", 80, 10.0) for i in range(120)))
+
+    assert asyncio.run(many()) == [[(socket.AF_INET, "203.0.113.7")]] * 120
+    assert 1 < peak <= resolve.MAX_THREADS
