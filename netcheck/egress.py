@@ -100,21 +100,6 @@ def using(egress: Egress) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
-async def open_stream(address: str, port: int) -> tuple[Any, Any]:
-    """asyncio.open_connection to address:port from a socket prepared for this run's egress."""
-    import asyncio
-
-    sock = socket.socket(socket.AF_INET6 if _version(address) == 6 else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        current().prepare(sock, address)
-        await asyncio.get_running_loop().sock_connect(sock, (address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return await asyncio.open_connection(sock=sock)
-
-
 # ---------------------------------------------------------------- checking the choice
 
 def interface_addresses(name: str) -> tuple[str, ...]:

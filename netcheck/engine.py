@@ -20,20 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import ipaddress
-import socket
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from netcheck import pacing
-from netcheck.egress import current as current_egress
 from netcheck.messages import ignore
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
+from netcheck.net.resolve import Resolver
 from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
 from netcheck.probes.local import observe_local_listener
 
@@ -205,58 +202,6 @@ def target_host(flow: Flow) -> str:
     if "://" in flow.host:
         return urlsplit(flow.host).hostname or ""
     return flow.host
-
-
-def resolvers() -> list[str]:
-    """The name servers this host asks, for dns-failure details."""
-    try:
-        lines = Path("/etc/resolv.conf").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    return [line.split()[1] for line in lines if line.startswith("nameserver") and len(line.split()) > 1]
-
-
-class Resolver:
-    """Resolves each distinct name once per run, concurrently, with a deadline."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._pending: dict[str, asyncio.Task[str | Observation]] = {}
-        self._literals: dict[str, str] = {}  # IP addresses as written -> normalised (parsed once per run)
-
-    async def resolve(self, host: str) -> str | Observation:
-        literal = self._literals.get(host)
-        if literal is None:
-            with contextlib.suppress(ValueError):  # a name, not an address
-                literal = self._literals[host] = str(ipaddress.ip_address(host))
-        if literal is not None:  # -4 / -6 / --source: a literal of the other family is out of this scan's scope
-            refused = current_egress().refuses(literal)
-            return Observation(Reason.NOT_APPLICABLE, refused) if refused else literal
-        if host not in self._pending:
-            self._pending[host] = asyncio.ensure_future(self._lookup(host))
-        return await asyncio.shield(self._pending[host])
-
-    async def _lookup(self, host: str) -> str | Observation:
-        loop = asyncio.get_running_loop()
-        servers = ", ".join(resolvers()) or "none configured in /etc/resolv.conf"
-        evidence = {"name": host, "resolvers": resolvers()}
-        try:
-            async with asyncio.timeout(self.timeout):
-                infos = await loop.getaddrinfo(host, None, family=current_egress().resolve_family,
-                                               type=socket.SOCK_STREAM)
-        except TimeoutError:
-            return Observation(Reason.DNS_FAILURE,
-                               f"'{host}' did not resolve within {self.timeout:g} s (resolver {servers})",
-                               evidence)
-        except (socket.gaierror, UnicodeError) as exc:
-            text = getattr(exc, "strerror", None) or str(exc)
-            return Observation(Reason.DNS_FAILURE, f"'{host}' does not resolve: {text} (resolver {servers})",
-                               {**evidence, "error": text})
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        # Prefer IPv4: appliances and their firewall rules are overwhelmingly IPv4.
-        addresses.sort(key=lambda a: ":" in a)
-        refused = current_egress().refuses(addresses[0])
-        return Observation(Reason.NOT_APPLICABLE, f"'{host}': {refused}", evidence) if refused else addresses[0]
 
 
 class Engine:

@@ -1,7 +1,7 @@
 """How the network layer tells the engine whether a flow's packets are answered (for pacing).
 
 The engine gives each running flow a FlowSignal in a context variable. The network layer
-(probes/_net.py connect_tcp, probes/udp.py, probes/ntp.py) calls `sent()` when a flow's first
+(net/sockets.py connect_tcp, probes/udp.py, probes/ntp.py) calls `sent()` when a flow's first
 packet (a SYN, a datagram) leaves and `answered()` when anything comes back (SYN-ACK, reset,
 ICMP error, reply). Only a flow that said `sent()` and got no `answered()` can count as silent;
 a probe that never reports (a library doing its own I/O) keeps its place in the limits until it

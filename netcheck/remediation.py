@@ -4,7 +4,7 @@ Pure functions of a Result and the run's host information: the HTML, Markdown an
 CSV reports and the firewall change request all say the same thing.
 
 Evidence read here (all optional):
-  evidence["icmp"]["sender"]  the router or host that sent an ICMP error (probes/_net.py)
+  evidence["icmp"]["sender"]  the router or host that sent an ICMP error (net/sockets.py)
   evidence["raw"]             raw-packet diagnosis (netcheck/raw): raw["last_hop"], the farthest
                               router that answered before the flow died, else the last of
                               raw["hops"] a router answered; raw["icmp"]["sender"]

@@ -37,7 +37,7 @@ from netcheck.timeutil import utc_now_iso
 if TYPE_CHECKING:
     from netcheck.certs.run import CheckInput
     from netcheck.certs.verdicts import CertificateVerdicts
-    from netcheck.httpfetch import Proxy
+    from netcheck.net.http import Proxy
 
 # The site scanned when none is given: every peer on 127.0.0.1.
 LOOPBACK_SITE = ("examples", "loopback.yaml")
@@ -106,7 +106,7 @@ def _certificate_proxy(site: Site, ctx: ProbeContext) -> Proxy | None:
     if not isinstance(proxy, Observation):
         return proxy
     # The proxy's credentials are unusable (the flows say why): the check still goes through the proxy.
-    from netcheck.httpfetch import parse_proxy
+    from netcheck.net.http import parse_proxy
 
     return parse_proxy(proxies[0])
 

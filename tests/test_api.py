@@ -200,7 +200,7 @@ def test_listener_peers_is_a_typed_option(tmp_path: Path) -> None:
 
 def test_address_family_is_a_typed_option() -> None:
     report = netcheck.scan("sensor", None, timeout=1, raw=False, family=6)
-    # Every outbound flow, the http-crl probe's own fetch (httpfetch) included, keeps to IPv6
+    # Every outbound flow, the http-crl probe's own fetch (net.http) included, keeps to IPv6
     outbound = [r for r in report.results if r.flow.direction.value == "out" and r.flow.host]
     assert any(r.flow.probe == "http-crl" for r in outbound)
     assert outbound and {r.reason for r in outbound} == {Reason.NOT_APPLICABLE}  # the sample site is IPv4 only

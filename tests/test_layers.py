@@ -71,10 +71,7 @@ CYCLE_ALLOWED = {
     # removed by the neutral token module (catalogue): probes/listener.py uses netcheck/tokens.py
     ("netcheck.probes.listener", "netcheck.listen.tokens"),
 }
-PRIVATE_ALLOWED = {
-    # removed by the net/ layer (netlayer): raw/ uses netcheck.net's public ICMP texts
-    ("netcheck.raw.packets", "netcheck.probes._net"),
-}
+PRIVATE_ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: str) -> str:

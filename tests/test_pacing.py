@@ -3,7 +3,7 @@ behind --per-host or --concurrency, a host that answers stays within --per-host,
 never reports keeps its place, and the open-file budget bounds everything in flight.
 
 The probes here are in-process fakes that report to the pacing signal the way the network
-layer does (probes/_net.py: sent() when the SYN leaves, answered() when anything comes back).
+layer does (net/sockets.py: sent() when the SYN leaves, answered() when anything comes back).
 """
 
 from __future__ import annotations

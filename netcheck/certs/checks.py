@@ -39,7 +39,7 @@ from netcheck.certs.facts import (
 from netcheck.certs.fields import field_findings
 from netcheck.certs.findings import Finding, Severity, disable_validation, finding
 from netcheck.certs.load import BER_NOTE, KeyState, Material
-from netcheck.httpfetch import FetchResult
+from netcheck.net.http import FetchResult
 
 REQUIRED_SIGNATURE = "sha256WithRSAEncryption"
 # The passphrase characters later releases accept (2021 documentation: no restriction).

@@ -296,7 +296,7 @@ def run_check(args: argparse.Namespace) -> int:
     from netcheck.certs import render
     from netcheck.certs.run import CheckInput, check_one, check_site, inputs_from_site
     from netcheck.certs.site import load_site_certificates
-    from netcheck.httpfetch import parse_proxy
+    from netcheck.net.http import parse_proxy
 
     crt: Path | None = getattr(args, "crt", None)
     site: Path | None = getattr(args, "site", None)

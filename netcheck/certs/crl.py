@@ -1,6 +1,6 @@
 """The CRL part of certificate validation: which distribution points the appliance can
 use, and what each download says (parses, right issuer, signature, current, serial
-listed). Pure: download results in, findings out; netcheck.httpfetch does the network.
+listed). Pure: download results in, findings out; netcheck.net.http does the network.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cryptography import x509
 from netcheck.certs import links
 from netcheck.certs.facts import crl_points, iso_utc, name_text
 from netcheck.certs.findings import Finding, Severity, finding, with_severity
-from netcheck.httpfetch import FetchResult
 from netcheck.model import Reason
+from netcheck.net.http import FetchResult
 
 CLOCK_SKEW = timedelta(minutes=5)  # tolerance for thisUpdate slightly ahead of our clock
 NO_CDP_NOTE = (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from netcheck.model import Reason
 
 if TYPE_CHECKING:
-    from netcheck.httpfetch import FetchResult, Proxy
+    from netcheck.net.http import FetchResult, Proxy
 
 # (url, proxy): the proxy includes its credentials, so the same proxy with other credentials is another GET.
 Key = tuple[str, "Proxy | None"]
@@ -61,7 +61,7 @@ class CrlDownloads:
         return within(result, max_bytes)
 
     def _start(self, key: Key, timeout: float, max_bytes: int) -> _Download:
-        from netcheck.httpfetch import fetch
+        from netcheck.net.http import fetch
 
         url, proxy = key
         download = _Download(max_bytes, asyncio.ensure_future(fetch(url, proxy=proxy, timeout=timeout,

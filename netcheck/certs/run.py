@@ -30,7 +30,7 @@ from netcheck.certs.verdicts import (
     severity_counts,
 )
 from netcheck.errors import ConfigError, UsageError
-from netcheck.httpfetch import FetchResult, Proxy
+from netcheck.net.http import FetchResult, Proxy
 
 MAX_CRL_BYTES = 32 * 1024 * 1024  # large public-CA CRLs run to megabytes; beyond this is not a CRL
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
+from netcheck.net.streams import Channel, DeadlineHit, StreamClosed
 from netcheck.probes import OptionSpec
-from netcheck.probes._wire import Channel, DeadlineHit, StreamClosed
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -243,12 +243,13 @@ def expectation_for(flow: Flow) -> Expectation:
     anchors: tuple[bytes, ...] | None = None
     anchor_error = None
     if isinstance(ca_file, str) and ca_file:
-        anchors, anchor_error = _read_anchors(ca_file)
+        anchors, anchor_error = read_anchors(ca_file)
     return Expectation(tuple(dict.fromkeys(n for n in names if n)), issuer if isinstance(issuer, str) else None,
                        anchors, anchor_error, ca_file if isinstance(ca_file, str) else None)
 
 
-def _read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
+def read_anchors(path: str) -> tuple[tuple[bytes, ...] | None, str | None]:
+    """The DER trust anchors in a PEM/DER CA file (through the input gate), or (None, why not)."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 

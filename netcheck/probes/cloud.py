@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from netcheck import __version__
 from netcheck.cloud.categories import CONNECTED, Stage, categorise
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import Expectation, TlsSession, assess, negotiate, printable
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes.proxy import STATUS_LINE, proxy_credentials
 
 MAX_HEADER_LINE = 8192
@@ -283,7 +283,7 @@ def judge_connect(target: str, status_line: str, headers: list[tuple[str, str]],
 async def _judge_certificate(flow: Flow, connected: _Connected, clock: asyncio.Future[Any],
                              deadline: Deadline) -> Observation:
     from netcheck.cloud.trust import store_label, system_anchors
-    from netcheck.probes._tls import _read_anchors
+    from netcheck.probes._tls import read_anchors
 
     evidence = dict(connected.evidence)
     session = connected.session
@@ -291,7 +291,7 @@ async def _judge_certificate(flow: Flow, connected: _Connected, clock: asyncio.F
     anchors = system_anchors()
     anchor_error = None
     if ca_file:
-        extra, anchor_error = _read_anchors(ca_file)
+        extra, anchor_error = read_anchors(ca_file)
         anchors += extra or ()
     issuer = flow.options.get("expected_issuer")
     expect = Expectation((flow.host,), issuer if isinstance(issuer, str) else None, anchors, anchor_error,
@@ -363,7 +363,7 @@ async def _site_clock_offset(ctx: ProbeContext) -> tuple[str, float] | None:
 
 
 async def _ask_ntp(server: str, ctx: ProbeContext) -> tuple[str, float] | None:
-    from netcheck.probes.ntp import _request_once
+    from netcheck.probes.ntp import request_once
 
     address = server
     if not _is_ip(server):
@@ -372,7 +372,7 @@ async def _ask_ntp(server: str, ctx: ProbeContext) -> tuple[str, float] | None:
             return None
         address = resolved[0]
     for _ in range(max(1, ctx.udp_tries)):
-        answer = await _request_once(address, NTP_PORT, ctx.timeout / max(1, ctx.udp_tries), float("inf"))
+        answer = await request_once(address, NTP_PORT, ctx.timeout / max(1, ctx.udp_tries), float("inf"))
         offset = answer.evidence.get("offset_s")
         if isinstance(offset, (int, float)):
             return server, float(offset)

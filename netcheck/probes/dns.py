@@ -17,8 +17,8 @@ from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.net.sockets import connect_tcp, elapsed_ms
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
-from netcheck.probes._net import connect_tcp, elapsed_ms
 from netcheck.probes.udp import exchange
 
 # Peers whose IP addresses are the appliances themselves: their PTR records are looked up.

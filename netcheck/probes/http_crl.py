@@ -6,7 +6,7 @@ be defined as http:// rather than https://"). An https:// URL is reported withou
 traffic as fail / protocol-error: the appliance would speak plain HTTP to a location
 that is configured for TLS, so its CRL check cannot work there.
 
-The name is resolved by httpfetch itself (resolve=False): through a proxy, the CRL host
+The name is resolved by net.http itself (resolve=False): through a proxy, the CRL host
 need not resolve on this side at all.
 """
 
@@ -23,7 +23,7 @@ from netcheck.probes._tls import printable
 from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
 
 if TYPE_CHECKING:
-    from netcheck.httpfetch import Proxy
+    from netcheck.net.http import Proxy
 
 DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to cancel
 
@@ -31,7 +31,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
 @register(
     "http-crl",
     transports=("tcp",),
-    imports=("netcheck.httpfetch", "netcheck.certs.crl", "netcheck.certs.downloads"),
+    imports=("netcheck.net.http", "netcheck.certs.crl", "netcheck.certs.downloads"),
     summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
     "not-a-crl fails, a passed nextUpdate (or a future thisUpdate) is stale",
     options={
@@ -69,7 +69,8 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     latency = result.first_byte_ms
     if not result.ok:
         assert result.error is not None
-        return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
+        # errno and the ICMP error (with the router that sent it) where the tcp probe has them
+        return Observation(result.error, f"CRL {url}: {result.detail}", {**evidence, **result.network}, latency)
     return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
 
 
@@ -90,7 +91,7 @@ def crl_proxy(ctx: ProbeContext) -> Proxy | Observation:
 
 
 def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
-    from netcheck.httpfetch import Proxy, parse_proxy
+    from netcheck.net.http import Proxy, parse_proxy
 
     try:
         parsed = parse_proxy(settings.url)

@@ -23,8 +23,8 @@ from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import connect_tcp, elapsed_ms
 from netcheck.probes import OptionSpec, ProbeContext, register
-from netcheck.probes._net import connect_tcp, elapsed_ms
 
 ROOT_DSE_ATTRIBUTES = ("namingContexts", "defaultNamingContext", "supportedLDAPVersion", "vendorName",
                        "vendorVersion", "supportedControl", "supportedSASLMechanisms", "supportedExtension")

@@ -15,8 +15,8 @@ from typing import Any
 from netcheck import values
 from netcheck.errors import UsageError
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import close_stream, elapsed_ms, open_stream
 from netcheck.probes import OptionSpec, ProbeContext, register
-from netcheck.probes._net import close_stream, elapsed_ms, open_stream
 
 # Stop reading this long before ctx.timeout so the probe reports its facts before the engine cancels it.
 MARGIN_S = 0.05

@@ -18,10 +18,9 @@ import time
 from typing import Any
 
 from netcheck import pacing, values
-from netcheck.egress import current as current_egress
 from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason, Status
+from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
 from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
-from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 DEFAULT_MAX_OFFSET_S = 1.0
 NTP_VERSION = 4
@@ -70,7 +69,7 @@ async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
     # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
     tries = max(1, ctx.udp_tries)
     for attempt in range(1, tries + 1):
-        observation = await _request_once(address, flow.port, ctx.timeout / tries, max_offset)
+        observation = await request_once(address, flow.port, ctx.timeout / tries, max_offset)
         if observation.reason is not Reason.NO_RESPONSE:
             return _with_tries(observation, attempt)
     return Observation(
@@ -85,17 +84,16 @@ def _with_tries(observation: Observation, attempt: int) -> Observation:
     return dataclasses.replace(observation, evidence={**observation.evidence, "tries": attempt})
 
 
-async def _request_once(address: str, port: int, timeout: float, max_offset: float) -> Observation:
+async def request_once(address: str, port: int, timeout: float, max_offset: float) -> Observation:
+    """One NTP client request and its reply (stamped by the kernel), or the ICMP error or silence."""
     import ntplib
 
-    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    enable_recverr(sock)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     started = time.monotonic()
+    sock = connect_udp(address, port, f"NTP {port}")
+    if isinstance(sock, Observation):
+        return dataclasses.replace(sock, latency_ms=elapsed_ms(started))
     try:
-        current_egress().prepare(sock, address)  # --interface / --source
-        sock.connect((address, port))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sent_wall = time.time()
         request = ntplib.NTPPacket(version=NTP_VERSION, mode=3,
                                    tx_timestamp=ntplib.system_to_ntp_time(sent_wall)).to_data()

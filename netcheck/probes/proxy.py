@@ -3,8 +3,8 @@ when configured, a CONNECT to each `connect_targets` entry (the documentation sa
 appliance's proxy must support CONNECT). A proxy that says no is proxy-denied, with its
 status line in the detail.
 
-GETs use netcheck.httpfetch (shared with the http-crl probe); CONNECT is a few lines
-over probes/_wire because httpfetch only does GET.
+GETs use netcheck.net.http (shared with the http-crl probe); CONNECT is a few lines
+over net/streams because net.http only does GET.
 """
 
 from __future__ import annotations
@@ -19,28 +19,29 @@ from urllib.parse import urlsplit
 
 from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.streams import Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
-from netcheck.probes._wire import Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes.tcp import handshake
 
 if TYPE_CHECKING:
-    from netcheck.httpfetch import FetchResult
+    from netcheck.net.http import FetchResult
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_HEADER_LINE = 8192
 MAX_HEADER_LINES = 100
+NETWORK_FACTS = ("errno", "icmp")  # what net.sockets records about a failed connect
 STATUS_LINE = re.compile(r"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
 
 
 # What proxies answer themselves when they refuse (policy, credentials, upstream trouble);
 # tinyproxy says "500 Unable to connect" and answers wrong credentials with 401. Kept equal
-# to httpfetch's own list (the same fix is under way there; then this is a no-op).
+# to net.http's own list (the same fix is under way there; then this is a no-op).
 PROXY_STATUSES = frozenset({401, 403, 407, 500, 502, 503, 504})
 
 
 def relabel_origin_answer(result: FetchResult) -> FetchResult:
-    """httpfetch takes an error answer without a Via header for the proxy's own; proxies that
+    """net.http takes an error answer without a Via header for the proxy's own; proxies that
     strip Via (tinyproxy's DisableViaHeader, many appliances) then turn an origin's 404 into
     proxy-denied. Statuses proxies do not produce themselves are the origin's."""
     from dataclasses import replace
@@ -95,7 +96,7 @@ def site_proxy(ctx: ProbeContext) -> ProxySettings | Observation:
 @register(
     "proxy",
     transports=("tcp",),
-    imports=("netcheck.httpfetch",),
+    imports=("netcheck.net.http",),
     summary="HTTP proxy: TCP, a GET of each CRL URL through it, CONNECT to configured targets; "
     "a refusal is proxy-denied with the proxy's status line",
     options={
@@ -167,7 +168,7 @@ class Outcome:
 
 async def _get(url: str, address: str, port: int, authorization: str | None, deadline: Deadline,
                max_bytes: int) -> Outcome:
-    from netcheck.httpfetch import Proxy, fetch
+    from netcheck.net.http import Proxy, fetch
 
     what = f"GET {url}"
     if urlsplit(url).scheme.lower() != "http":
@@ -237,6 +238,8 @@ def _combine(flow: Flow, outcomes: list[Outcome], latency: float | None) -> Obse
     failed = [o for o in outcomes if not o.relayed]
     if failed:
         first = failed[0]
+        # errno and the ICMP error (with the router that sent it) where the tcp probe has them
+        evidence.update({key: first.evidence[key] for key in NETWORK_FACTS if key in first.evidence})
         return Observation(first.reason, f"proxy {_shown(flow.host)}: {first.what} failed: {first.detail}"
                            + (f" (all: {listing})" if len(outcomes) > 1 else ""), evidence, latency)
     return Observation(Reason.ANSWERED, f"proxy {_shown(flow.host)} relayed: {listing}", evidence, latency)

@@ -12,6 +12,7 @@ from typing import Any
 
 from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._dcerpc import (
     HEADER_LEN,
@@ -29,7 +30,6 @@ from netcheck.probes._dcerpc import (
     response_stub,
 )
 from netcheck.probes._tls import printable
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, StreamClosed, connect
 from netcheck.probes.tcp import handshake, sample_ports
 
 DYNAMIC_RANGE = PortRange(1025, 65535)

@@ -1,7 +1,7 @@
 """SMTP: greeting, EHLO, advertised extensions, STARTTLS with the certificate, QUIT.
 Never MAIL FROM, RCPT or DATA: no mail is ever sent.
 
-Hand-written over probes/_wire rather than smtplib in a thread: smtplib's timeout is
+Hand-written over net/streams rather than smtplib in a thread: smtplib's timeout is
 per socket operation, so a server dripping a byte a second keeps it alive forever and a
 thread cannot be cancelled; here one deadline bounds the whole conversation, replies
 are capped, and STARTTLS reuses the TLS probe's handshake and certificate judgement.
@@ -15,6 +15,7 @@ from typing import Any
 
 from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
     TLS_OPTIONS,
@@ -25,7 +26,6 @@ from netcheck.probes._tls import (
     negotiate,
     printable,
 )
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 
 DEFAULT_EHLO = "netcheck.invalid"  # RFC 2606: says "test client", resolves nowhere
 MAX_LINE = 2048  # RFC 5321 allows 512 for reply lines; be lenient, but bounded

@@ -20,8 +20,8 @@ from typing import Any
 from netcheck import values
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import elapsed_ms
 from netcheck.probes import OptionSpec, ProbeContext, register
-from netcheck.probes._net import elapsed_ms
 from netcheck.probes.udp import exchange
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"

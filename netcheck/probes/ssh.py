@@ -12,9 +12,9 @@ from typing import Any
 
 from netcheck import __version__
 from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import printable
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 
 MAX_LINE = 255  # RFC 4253: the identification line is at most 255 bytes with CR LF
 MAX_LINES_BEFORE = 8  # other lines a server may send first; more is not an SSH server

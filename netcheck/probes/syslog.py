@@ -17,6 +17,7 @@ from typing import Any
 
 from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, StreamClosed, connect
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import (
     TLS_OPTIONS,
@@ -27,7 +28,6 @@ from netcheck.probes._tls import (
     negotiate,
     printable,
 )
-from netcheck.probes._wire import Channel, Deadline, DeadlineHit, StreamClosed, connect
 from netcheck.probes.udp import exchange
 
 APP_NAME = "netcheck"

@@ -7,8 +7,8 @@ from typing import Any
 
 from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import connect_tcp_timed
 from netcheck.probes import OptionSpec, ProbeContext, register
-from netcheck.probes._net import connect_tcp_timed
 
 DEFAULT_SAMPLE = 8
 # Windows' own dynamic RPC range starts here; worth sampling whenever a range covers it.

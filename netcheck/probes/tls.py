@@ -4,6 +4,7 @@ against the planned name, the site's expected issuer and CA."""
 from __future__ import annotations
 
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.streams import Deadline, connect
 from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import (
     TLS_OPTIONS,
@@ -13,7 +14,6 @@ from netcheck.probes._tls import (
     expectation_for,
     negotiate,
 )
-from netcheck.probes._wire import Deadline, connect
 
 
 @register(

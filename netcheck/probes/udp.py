@@ -7,14 +7,12 @@ told apart from a firewall that drops the datagram.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 from netcheck import pacing
-from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
 from netcheck.probes import ProbeContext, register
-from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 
 @register(
@@ -38,15 +36,13 @@ async def exchange(address: str, port: int, payload: bytes, ctx: ProbeContext,
     On success the reply bytes are in evidence["reply"] (hex, capped) and evidence["reply_len"].
     """
     loop = asyncio.get_running_loop()
-    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    enable_recverr(sock)
     tries = max(1, ctx.udp_tries)
     wait = ctx.timeout / tries
     started = time.monotonic()
+    sock = connect_udp(address, port, f"UDP {port}")
+    if isinstance(sock, Observation):
+        return sock
     try:
-        current_egress().prepare(sock, address)  # --interface / --source
-        sock.connect((address, port))
         pacing.sent()
         for attempt in range(1, tries + 1):
             try:

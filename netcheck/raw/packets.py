@@ -16,7 +16,7 @@ import select
 from dataclasses import dataclass, field
 from typing import Any
 
-from netcheck.probes._net import ICMP4_UNREACH_TEXT
+from netcheck.net.sockets import ICMP4_UNREACH_TEXT
 
 # What the capture keeps (a BPF filter, applied by the kernel): ICMP errors, UDP, resets and SYN-ACKs -
 # not the SYNs a concurrent scan sends by the thousand, which scapy would otherwise parse one by one.

@@ -14,7 +14,7 @@ import pytest
 
 from netcheck.certs.checks import Analysis, CheckOptions, analyse
 from netcheck.certs.load import KeyState, Material
-from netcheck.httpfetch import FetchResult
+from netcheck.net.http import FetchResult
 from tests.certs.pkifactory import NOW, PASSPHRASE, Pki, standard
 
 REPO = Path(__file__).resolve().parents[2]

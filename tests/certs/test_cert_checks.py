@@ -14,7 +14,7 @@ from netcheck.certs import findings as F
 from netcheck.certs.checks import passphrase_ok_for_later
 from netcheck.certs.findings import CATALOGUE, Severity, recognise
 from netcheck.certs.load import KeyState
-from netcheck.httpfetch import FetchResult
+from netcheck.net.http import FetchResult
 from tests.certs.conftest import codes, crl_ok, material, run_analysis
 from tests.certs.pkifactory import DAY, NOW, Pki, ec_key, make_crl, make_leaf, name, rsa_key
 

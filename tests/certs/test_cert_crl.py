@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from netcheck.certs.checks import Analysis
 from netcheck.certs.crl import parse_crl
 from netcheck.certs.findings import Severity
-from netcheck.httpfetch import FetchResult
 from netcheck.model import Reason
+from netcheck.net.http import FetchResult
 from tests.certs.conftest import codes, crl_ok, material, run_analysis
 from tests.certs.pkifactory import CA, DAY, NOW, Pki, make_crl, make_leaf
 

@@ -5,6 +5,7 @@ tests/probes/test_proxy.py)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import replace
 from typing import Any
@@ -82,6 +83,17 @@ def test_https_location_is_invalid_for_the_appliance_and_not_fetched() -> None:
     assert observation.reason is Reason.PROTOCOL_ERROR
     assert "only http:// CRL locations are valid" in observation.detail
     assert observation.evidence["valid_for_appliance"] is False
+
+
+def test_a_refused_download_reports_the_socket_facts_like_the_tcp_probe() -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    observation = asyncio.run(observe_http_crl(crl_flow(f"http://127.0.0.1:{port}/ca.crl"), None, CTX))
+    assert observation.reason is Reason.REFUSED
+    assert observation.evidence["errno"] == "ECONNREFUSED"
+    assert observation.evidence["download"]["errno"] == "ECONNREFUSED"
+    assert observation.detail.endswith(f"TCP to 127.0.0.1:{port}: refused (TCP reset)")
 
 
 def test_via_proxy_without_a_proxy_is_not_configured() -> None:

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from netcheck.httpfetch import FetchResult
 from netcheck.model import Observation, Reason
+from netcheck.net.http import FetchResult
 from netcheck.probes import ProbeContext
 from netcheck.probes.http_crl import observe_http_crl
-from netcheck.probes.proxy import expand_targets, observe_proxy, relabel_origin_answer
+from netcheck.probes.proxy import Outcome, _combine, expand_targets, observe_proxy, relabel_origin_answer
 from tests.conftest import make_flow
 from tests.probes.hostile import (
     ENGINE_GRACE_S,
@@ -66,6 +66,22 @@ def test_origin_status_through_a_via_less_proxy_is_the_origins() -> None:
         assert relabel_origin_answer(replace(base, status=status)).error is Reason.PROXY_DENIED
     squid = replace(base, headers=(("X-Squid-Error", "ERR_ACCESS_DENIED 0"),))
     assert relabel_origin_answer(squid).error is Reason.PROXY_DENIED
+
+
+def test_a_request_that_fails_on_the_network_carries_the_socket_facts_on_top() -> None:
+    """Like the tcp probe (evidence["icmp"], evidence["errno"]), so the remediation names the router."""
+    icmp = {"origin": "icmp", "type": 3, "code": 13, "sender": "198.51.100.1",
+            "text": "communication administratively prohibited"}
+    outcomes = [Outcome("GET http://crl.plant.example/x.crl", True, Reason.ANSWERED, "HTTP/1.1 200 OK", {}),
+                Outcome("CONNECT console.plant.example:443", False, Reason.PROHIBITED,
+                        "TCP 3128: communication administratively prohibited from 198.51.100.1",
+                        {"errno": "EHOSTUNREACH", "icmp": icmp})]
+    observation = _combine(make_flow(3128, probe="proxy", host="http://198.51.100.3:3128"), outcomes, 1.5)
+    assert observation.reason is Reason.PROHIBITED
+    assert observation.evidence["icmp"] == icmp and observation.evidence["errno"] == "EHOSTUNREACH"
+    assert observation.evidence["requests"]["CONNECT console.plant.example:443"]["icmp"] == icmp
+    relayed = _combine(make_flow(3128, probe="proxy"), outcomes[:1], 1.5)
+    assert relayed.reason is Reason.ANSWERED and "icmp" not in relayed.evidence
 
 
 def test_missing_password_variable_is_not_configured() -> None:

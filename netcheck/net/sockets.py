@@ -1,5 +1,6 @@
-"""Socket plumbing shared by probes: TCP connect with a precise failure reason, and
-reading the ICMP error the kernel attached to a socket (IP_RECVERR, no root needed)."""
+"""Sockets for every part of netcheck that connects: TCP connect and UDP sockets with a precise
+failure reason, and reading the ICMP error the kernel attached to a socket, with the router or
+host that sent it (IP_RECVERR, no root needed). No other module maps connect errors."""
 
 from __future__ import annotations
 
@@ -156,14 +157,17 @@ async def connect_tcp(address: str, port: int, timeout: float) -> socket.socket 
     return connected if isinstance(connected, Observation) else connected[0]
 
 
-async def connect_tcp_timed(address: str, port: int, timeout: float) -> tuple[socket.socket, float] | Observation:
+async def connect_tcp_timed(address: str, port: int, timeout: float,
+                            what: str | None = None) -> tuple[socket.socket, float] | Observation:
     """connect_tcp, with the handshake's duration in ms on success (on failure, on the Observation).
+    `what` names the connection in a failure's detail (default "TCP <port>").
 
     The clock runs from connect() to the moment the kernel reports the outcome (the loop's
     writability callback), not to when this coroutine resumes: with thousands of flows in
     flight, resuming waits its turn, and that wait is netcheck's, not the network's.
     """
     loop = asyncio.get_running_loop()
+    what = what or f"TCP {port}"
     sock = socket.socket(family_of(address), socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
@@ -181,12 +185,12 @@ async def connect_tcp_timed(address: str, port: int, timeout: float) -> tuple[so
                     code, finished = await _outcome(loop, sock)
             except TimeoutError:
                 sock.close()
-                return Observation(Reason.FILTERED, f"TCP {port}: no answer to SYN within {timeout:g} s",
+                return Observation(Reason.FILTERED, f"{what}: no answer to SYN within {timeout:g} s",
                                    {"timeout_s": timeout})
         pacing.answered()
         latency = round((finished - started) * 1000, 2)
         if code:
-            observation = failure_from_oserror(OSError(code, os.strerror(code)), sock, f"TCP {port}")
+            observation = failure_from_oserror(OSError(code, os.strerror(code)), sock, what)
             sock.close()
             return Observation(observation.reason, observation.detail, observation.evidence, latency)
     except BaseException:
@@ -224,11 +228,32 @@ async def _outcome(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tupl
         loop.remove_writer(fd)
 
 
+def connect_udp(address: str, port: int, what: str) -> socket.socket | Observation:
+    """A non-blocking UDP socket connected to address:port, bound to the run's interface and
+    source, that queues ICMP errors with their sender (failure_from_oserror reads them after a
+    failed send or receive); or the Observation saying why it could not connect (no route)."""
+    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        enable_recverr(sock)
+        current_egress().prepare(sock, address)  # --interface / --source
+        try:
+            sock.connect((address, port))
+        except OSError as exc:
+            failed = failure_from_oserror(exc, sock, what)
+            sock.close()
+            return failed
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def open_stream(
-    address: str, port: int, timeout: float
+    address: str, port: int, timeout: float, what: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | Observation:
     """connect_tcp wrapped in asyncio streams: (reader, writer, handshake ms) or the failure."""
-    connected = await connect_tcp_timed(address, port, timeout)
+    connected = await connect_tcp_timed(address, port, timeout, what)
     if isinstance(connected, Observation):
         return connected
     sock, latency = connected

@@ -1,33 +1,28 @@
 """A small, hostile-server-safe HTTP/1.1 GET for CRL downloads.
 
-Plain asyncio streams rather than an HTTP library because the appliance's CRL fetch is
-plain http (https is not a valid CRL location for it) and because every failure must be
-a netcheck Reason, not an exception: DNS, refusal, silence, a proxy's denial, an HTTP
-error, an oversize or malformed answer. One overall deadline bounds everything, so a
-server that drips one byte a second cannot hold the run.
+Plain bytes over the network layer (net.resolve, net.sockets, net.streams) rather than an HTTP
+library, because the appliance's CRL fetch is plain http (https is not a valid CRL location for
+it) and because every failure must be a netcheck Reason, not an exception: DNS, refusal,
+silence, an ICMP error from a router (with its sender, as every other probe reports it), a
+proxy's denial, an HTTP error, an oversize or malformed answer. One overall deadline bounds
+everything, so a server that drips one byte a second cannot hold the run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
-import errno
-import ipaddress
-import os
 import re
 import socket
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from netcheck import __version__
 from netcheck.egress import current as current_egress
-from netcheck.egress import open_stream
-from netcheck.model import Reason
+from netcheck.model import Observation, Reason
+from netcheck.net import resolve
+from netcheck.net.streams import Channel, Deadline, DeadlineHit, StreamClosed, connect
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
@@ -35,7 +30,6 @@ _URL_SAFE = "/?=&;:@!$'()*+,~-._%"  # keep what is already legal or escaped in a
 USER_AGENT = f"netcheck/{__version__}"
 
 _STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?$")
-_PROHIBITED_ERRNOS = {errno.EACCES, errno.EPERM}
 
 
 @dataclass(frozen=True)
@@ -82,6 +76,8 @@ class FetchResult:
     address            the IP address connected to (the proxy's when proxied)
     redirects          the URLs redirected to, in order
     connect_ms, first_byte_ms, total_ms   timings from the start of the fetch
+    network            when connecting failed: the socket layer's facts, as the tcp probe reports
+                       them (errno; icmp: origin, type, code, sender, text; timeout_s)
     """
 
     url: str
@@ -99,6 +95,7 @@ class FetchResult:
     connect_ms: float | None = None
     first_byte_ms: float | None = None
     total_ms: float | None = None
+    network: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +121,7 @@ class FetchResult:
             "connect_ms": self.connect_ms,
             "first_byte_ms": self.first_byte_ms,
             "total_ms": self.total_ms,
+            **self.network,
         }
 
 
@@ -143,15 +141,13 @@ class _Target:
 class _Failure(Exception):
     """Internal: ends one attempt with a reason. Never escapes fetch()."""
 
-    def __init__(self, reason: Reason, detail: str, hop: str | None = None) -> None:
+    def __init__(self, reason: Reason, detail: str, hop: str | None = None,
+                 network: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.hop = hop
-
-
-class _DeadlineHit(Exception):
-    pass
+        self.network = network or {}
 
 
 def _host_port(host: str, port: int, default: int | None = None) -> str:
@@ -200,13 +196,12 @@ async def fetch(
     Redirects (to http:// only) are followed up to MAX_REDIRECTS within the same deadline.
     A bad `proxy` string raises ValueError: that is the caller's input, not the network.
     """
-    started = time.monotonic()
-    deadline = started + timeout
+    deadline = Deadline(timeout)
     proxy_obj = parse_proxy(proxy) if isinstance(proxy, str) else proxy
     redirects: list[str] = []
     current = url
     while True:
-        result = await _attempt(current, url, proxy_obj, started, deadline, max_bytes, redirects)
+        result = await _attempt(current, url, proxy_obj, deadline, max_bytes, redirects)
         location = result.header("location") if result.status in (301, 302, 303, 307, 308) else None
         if result.error is not Reason.HTTP_ERROR or location is None:
             return result
@@ -224,8 +219,7 @@ async def _attempt(
     url: str,
     original: str,
     proxy: Proxy | None,
-    started: float,
-    deadline: float,
+    deadline: Deadline,
     max_bytes: int,
     redirects: list[str],
 ) -> FetchResult:
@@ -234,22 +228,19 @@ async def _attempt(
         "proxy": str(proxy) if proxy else None,
         "redirects": tuple(redirects),
     }
-
-    def elapsed() -> float:
-        return round((time.monotonic() - started) * 1000, 1)
-
     try:
         target = parse_http_url(url)
-        head, body = await _exchange(target, proxy, deadline, max_bytes, facts, elapsed)
+        head, body = await _exchange(target, proxy, deadline, max_bytes, facts)
     except _Failure as failure:
         return FetchResult(
             error=failure.reason,
             detail=failure.detail,
             hop=failure.hop,
-            total_ms=elapsed(),
+            total_ms=deadline.elapsed_ms(),
+            network=failure.network,
             **facts,
         )
-    return _judge(head, body, proxy, facts, elapsed())
+    return _judge(head, body, proxy, facts, deadline.elapsed_ms())
 
 
 @dataclass(frozen=True)
@@ -336,40 +327,36 @@ def _proxy_meaning(status: int) -> str:
 async def _exchange(
     target: _Target,
     proxy: Proxy | None,
-    deadline: float,
+    deadline: Deadline,
     max_bytes: int,
     facts: dict[str, Any],
-    elapsed: Callable[[], float],
 ) -> tuple[_Head, bytes]:
     hop = "proxy" if proxy else "server"
     host, port = (proxy.host, proxy.port) if proxy else (target.host, target.port)
     addresses = await _resolve(host, port, deadline, hop)
-    reader, writer, address = await _connect(addresses, port, deadline, hop)
+    channel, address = await _connect(addresses, port, deadline, hop)
     facts["address"] = address
-    facts["connect_ms"] = elapsed()
+    facts["connect_ms"] = deadline.elapsed_ms()
     try:
-        writer.write(_request(target, proxy))
-        stream = _Stream(reader, deadline)
-        try:
-            await asyncio.wait_for(writer.drain(), max(deadline - time.monotonic(), 0.001))
-            head = await _read_head(stream)
-            facts["first_byte_ms"] = elapsed()
-            body = await _read_body(stream, head, max_bytes) if 200 <= head.status < 300 else b""
-        except (TimeoutError, _DeadlineHit):
-            got = f" after {stream.total} bytes" if stream.total else " before any answer"
-            raise _Failure(
-                Reason.TIMEOUT,
-                f"connected to {address}, but no complete answer{got} before the deadline",
-                hop,
-            ) from None
-        except (ConnectionError, OSError) as exc:
-            raise _Failure(
-                Reason.PROTOCOL_ERROR,
-                f"connection to {address} broke after {stream.total} bytes: {exc}",
-                hop,
-            ) from None
+        await channel.send(_request(target, proxy))
+        head = await _read_head(channel)
+        facts["first_byte_ms"] = deadline.elapsed_ms()
+        body = await _read_body(channel, head, max_bytes) if 200 <= head.status < 300 else b""
+    except DeadlineHit:
+        got = f" after {channel.received} bytes" if channel.received else " before any answer"
+        raise _Failure(
+            Reason.TIMEOUT,
+            f"connected to {address}, but no complete answer{got} before the deadline",
+            hop,
+        ) from None
+    except OSError as exc:
+        raise _Failure(
+            Reason.PROTOCOL_ERROR,
+            f"connection to {address} broke after {channel.received} bytes: {exc}",
+            hop,
+        ) from None
     finally:
-        writer.close()
+        channel.close()
     return head, body
 
 
@@ -390,9 +377,17 @@ def _request(target: _Target, proxy: Proxy | None) -> bytes:
     return (head + "\r\n\r\n").encode("ascii")
 
 
-async def _resolve(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:
+async def _resolve(host: str, port: int, deadline: Deadline, hop: str) -> list[tuple[int, str]]:
     """(family, address) pairs this run may use (-4 / -6 / --source). IP literals skip the resolver."""
-    return _in_scope(await _addresses(host, port, deadline, hop), hop)
+    what = "proxy name" if hop == "proxy" else "name"
+    try:
+        found = await resolve.addresses(host, port, deadline.remaining())
+    except TimeoutError:
+        raise _Failure(Reason.DNS_FAILURE, f"{what} {host!r} did not resolve before the deadline", hop) from None
+    except (socket.gaierror, UnicodeError) as exc:
+        text = getattr(exc, "strerror", None) or str(exc)
+        raise _Failure(Reason.DNS_FAILURE, f"{what} {host!r} does not resolve ({text})", hop) from None
+    return _in_scope(found, hop)
 
 
 def _in_scope(addresses: list[tuple[int, str]], hop: str) -> list[tuple[int, str]]:
@@ -404,133 +399,37 @@ def _in_scope(addresses: list[tuple[int, str]], hop: str) -> list[tuple[int, str
     return kept
 
 
-async def _addresses(host: str, port: int, deadline: float, hop: str) -> list[tuple[int, str]]:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))]
-    what = "proxy name" if hop == "proxy" else "name"
-    try:
-        infos = await asyncio.wait_for(_getaddrinfo(host, port), max(deadline - time.monotonic(), 0.001))
-    except TimeoutError:
-        raise _Failure(
-            Reason.DNS_FAILURE,
-            f"{what} {host!r} did not resolve before the deadline",
-            hop,
-        ) from None
-    except socket.gaierror as exc:
-        raise _Failure(
-            Reason.DNS_FAILURE,
-            f"{what} {host!r} does not resolve ({exc.strerror})",
-            hop,
-        ) from None
-    seen: list[tuple[int, str]] = []
-    for family, _, _, _, sockaddr in infos:
-        pair = (int(family), str(sockaddr[0]))
-        if pair not in seen:
-            seen.append(pair)
-    if not seen:
-        raise _Failure(Reason.DNS_FAILURE, f"{what} {host!r} has no address", hop)
-    return seen
-
-
-async def _getaddrinfo(host: str, port: int) -> list[Any]:
-    """getaddrinfo in a daemon thread: a hung resolver must not hold asyncio.run()'s shutdown,
-    which would wait for the default executor's threads."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[list[Any]] = loop.create_future()
-
-    def work() -> None:
-        try:
-            value: Any = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            ok = True
-        except OSError as exc:
-            value, ok = exc, False
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, future, value, ok)
-
-    threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
-    return await future
-
-
-def _settle(future: asyncio.Future[list[Any]], value: Any, ok: bool) -> None:
-    if future.done():  # the waiter gave up (deadline)
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
-
-
-async def _connect(
-    addresses: list[tuple[int, str]], port: int, deadline: float, hop: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
-    """Try each address in turn, each with an equal share of the time left."""
+async def _connect(addresses: list[tuple[int, str]], port: int, deadline: Deadline,
+                   hop: str) -> tuple[Channel, str]:
+    """Try each address in turn, each with an equal share of the time left. A failure keeps the
+    socket layer's reason and facts (an ICMP error names the router that sent it)."""
     failure: _Failure | None = None
     for index, (_family, address) in enumerate(addresses):
-        shown = _host_port(address, port)
-        remaining = deadline - time.monotonic()
+        remaining = deadline.remaining()
         if remaining <= 0:
             break
-        share = remaining / (len(addresses) - index)
-        try:
-            reader, writer = await asyncio.wait_for(open_stream(address, port), share)  # --source / --interface
-        except TimeoutError:
-            failure = _Failure(Reason.FILTERED, f"no answer from {shown} within {share:.1f}s", hop)
-        except OSError as exc:
-            text = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's own text repeats the address
-            failure = _Failure(_connect_reason(exc), f"{shown}: {text}", hop)
-        else:
-            return reader, writer, address
+        what = f"TCP to {'the proxy ' if hop == 'proxy' else ''}{_host_port(address, port)}"
+        opened = await connect(address, port, deadline, within=remaining / (len(addresses) - index), what=what)
+        if not isinstance(opened, Observation):
+            return opened, address
+        failure = _Failure(opened.reason, opened.detail, hop, dict(opened.evidence))
     raise failure or _Failure(Reason.FILTERED, "deadline passed before connecting", hop)
 
 
-def _connect_reason(exc: OSError) -> Reason:
-    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-        return Reason.REFUSED
-    if exc.errno in _PROHIBITED_ERRNOS:
-        return Reason.PROHIBITED
-    if exc.errno == errno.ETIMEDOUT:
-        return Reason.FILTERED
-    return Reason.UNREACHABLE  # EHOSTUNREACH, ENETUNREACH, ... and anything else on the way
+async def _more(channel: Channel) -> None:
+    """Read one more chunk into the buffer; at the end of the stream, channel.eof turns True."""
+    with contextlib.suppress(StreamClosed):
+        await channel.fill()
 
 
-class _Stream:
-    """A byte buffer over a StreamReader where every read respects one deadline."""
-
-    def __init__(self, reader: asyncio.StreamReader, deadline: float) -> None:
-        self.reader = reader
-        self.deadline = deadline
-        self.buffer = bytearray()
-        self.eof = False
-        self.total = 0
-
-    async def fill(self) -> None:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise _DeadlineHit
-        data = await asyncio.wait_for(self.reader.read(65536), remaining)
-        if not data:
-            self.eof = True
-        self.total += len(data)
-        self.buffer += data
-
-    def take(self, count: int) -> bytes:
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-
-async def _read_head(stream: _Stream) -> _Head:
+async def _read_head(stream: Channel) -> _Head:
     while True:  # skip interim 1xx answers
         head = await _read_one_head(stream)
         if not 100 <= head.status < 200:
             return head
 
 
-async def _read_one_head(stream: _Stream) -> _Head:
+async def _read_one_head(stream: Channel) -> _Head:
     while True:
         if len(stream.buffer) >= 5 and not stream.buffer.startswith(b"HTTP/"):
             raise _Failure(
@@ -539,12 +438,12 @@ async def _read_one_head(stream: _Stream) -> _Head:
             )
         end = stream.buffer.find(b"\r\n\r\n")
         if end >= 0:
-            raw = stream.take(end + 4)[:-4]
+            raw = _take(stream, end + 4)[:-4]
             break
         if len(stream.buffer) > MAX_HEAD_BYTES:
             raise _Failure(Reason.PROTOCOL_ERROR, f"HTTP header longer than {MAX_HEAD_BYTES} bytes")
         if stream.eof:
-            if not stream.total:
+            if not stream.received:
                 raise _Failure(
                     Reason.PROTOCOL_ERROR,
                     "the server closed the connection without answering",
@@ -553,7 +452,7 @@ async def _read_one_head(stream: _Stream) -> _Head:
                 Reason.PROTOCOL_ERROR,
                 f"the answer ended inside the HTTP header: {bytes(stream.buffer[:24])!r}",
             )
-        await stream.fill()
+        await _more(stream)
     lines = raw.split(b"\r\n")
     match = _STATUS_LINE.match(lines[0])
     if not match:
@@ -571,7 +470,7 @@ def _header(head: _Head, name: str) -> str | None:
     return next((value for key, value in head.headers if key.lower() == name), None)
 
 
-async def _read_body(stream: _Stream, head: _Head, max_bytes: int) -> bytes:
+async def _read_body(stream: Channel, head: _Head, max_bytes: int) -> bytes:
     if head.status in (204, 304):
         return b""
     encoding = (_header(head, "transfer-encoding") or "").lower()
@@ -593,36 +492,36 @@ async def _read_body(stream: _Stream, head: _Head, max_bytes: int) -> bytes:
     return await _read_exact(stream, length, "body")
 
 
-async def _read_exact(stream: _Stream, count: int, what: str) -> bytes:
+async def _read_exact(stream: Channel, count: int, what: str) -> bytes:
     while len(stream.buffer) < count:
         if stream.eof:
             raise _Failure(
                 Reason.PROTOCOL_ERROR,
                 f"the connection closed after {len(stream.buffer)} of {count} {what} bytes",
             )
-        await stream.fill()
-    return stream.take(count)
+        await _more(stream)
+    return _take(stream, count)
 
 
-async def _read_to_eof(stream: _Stream, max_bytes: int) -> bytes:
+async def _read_to_eof(stream: Channel, max_bytes: int) -> bytes:
     while not stream.eof:
         if len(stream.buffer) > max_bytes:
             raise _Failure(Reason.TOO_LARGE, f"the body exceeds the {max_bytes}-byte cap")
-        await stream.fill()
+        await _more(stream)
     if len(stream.buffer) > max_bytes:
         raise _Failure(Reason.TOO_LARGE, f"the body exceeds the {max_bytes}-byte cap")
-    return stream.take(len(stream.buffer))
+    return _take(stream, len(stream.buffer))
 
 
-async def _read_line(stream: _Stream, limit: int = 4096) -> bytes:
+async def _read_line(stream: Channel, limit: int = 4096) -> bytes:
     while (end := stream.buffer.find(b"\r\n")) < 0:
         if len(stream.buffer) > limit or stream.eof:
             raise _Failure(Reason.PROTOCOL_ERROR, "malformed chunked encoding")
-        await stream.fill()
-    return stream.take(end + 2)[:-2]
+        await _more(stream)
+    return _take(stream, end + 2)[:-2]
 
 
-async def _read_chunked(stream: _Stream, max_bytes: int) -> bytes:
+async def _read_chunked(stream: Channel, max_bytes: int) -> bytes:
     body = bytearray()
     while True:
         size_text = (await _read_line(stream)).split(b";", 1)[0].strip()
@@ -639,3 +538,9 @@ async def _read_chunked(stream: _Stream, max_bytes: int) -> bytes:
         body += await _read_exact(stream, size, "chunk")
         if await _read_line(stream) != b"":
             raise _Failure(Reason.PROTOCOL_ERROR, "malformed chunked encoding")
+
+
+def _take(stream: Channel, count: int) -> bytes:
+    data = bytes(stream.buffer[:count])
+    del stream.buffer[:count]
+    return data

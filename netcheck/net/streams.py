@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from netcheck.model import Observation
+from netcheck.net.sockets import open_stream
 
 T = TypeVar("T")
 
@@ -191,11 +192,13 @@ class Channel:
         self.writer.close()
 
 
-async def connect(address: str, port: int, deadline: Deadline) -> Channel | Observation:
-    """A Channel to address:port (connect_ms set), or the Observation saying why not."""
-    from netcheck.probes._net import open_stream
-
-    opened = await open_stream(address, port, max(deadline.remaining(), 0.01))
+async def connect(address: str, port: int, deadline: Deadline, within: float | None = None,
+                  what: str | None = None) -> Channel | Observation:
+    """A Channel to address:port (connect_ms set), or the Observation saying why not (with the
+    ICMP error and its sender, see net.sockets). The handshake may take `within` seconds (default:
+    what is left of the deadline); `what` names the connection in a failure's detail."""
+    wait = deadline.remaining() if within is None else min(within, deadline.remaining())
+    opened = await open_stream(address, port, max(wait, 0.01), what)
     if isinstance(opened, Observation):
         return opened
     reader, writer, handshake_ms = opened

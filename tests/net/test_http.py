@@ -1,4 +1,4 @@
-"""httpfetch against real nginx/tinyproxy on loopback, hostile in-process servers (drip,
+"""net.http (the HTTP GET) against real nginx/tinyproxy on loopback, hostile in-process servers (drip,
 garbage, oversize, truncation), and, in a network namespace this test creates, silent
 drops, unreachable and prohibited routes. Traffic goes only to 127.0.0.1/::1 or to
 TEST-NET addresses inside that namespace."""
@@ -8,22 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from netcheck.httpfetch import FetchResult, fetch, parse_proxy
 from netcheck.model import Reason, Status
+from netcheck.net.http import FetchResult, fetch, parse_proxy
 from netcheck.probes import default_judge
-from tests.certs.daemons import free_port, netns_available, nginx, tinyproxy
+from tests.certs.daemons import free_port, nginx, tinyproxy
+from tests.net.routes import PROHIBITED, SILENT, UNREACHABLE, run_in
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -361,55 +359,30 @@ def test_bad_proxy_urls(bad: str) -> None:
 
 NETNS_SNIPPET = """
 import asyncio, json, sys
-from netcheck.httpfetch import fetch
+from netcheck.net.http import fetch
 r = asyncio.run(fetch(sys.argv[1], proxy=None, timeout=float(sys.argv[2]), max_bytes=1000))
 print(json.dumps(r.evidence()))
 """
 
 
-@pytest.fixture(scope="module")
-def routes_ns() -> Iterator[str]:
-    if not netns_available():
-        pytest.skip("network namespaces need root and iproute2")
-    name = f"nchttp{os.getpid() % 100000}"
-    commands = [
-        ["ip", "netns", "add", name],
-        ["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1"],  # v1 has no address
-        ["ip", "-n", name, "link", "set", "lo", "up"],
-        ["ip", "-n", name, "link", "set", "v0", "up"],
-        ["ip", "-n", name, "link", "set", "v1", "up"],
-        ["ip", "-n", name, "addr", "add", "198.51.100.1/24", "dev", "v0"],  # 198.51.100.99: nobody answers
-        ["ip", "-n", name, "route", "add", "unreachable", "203.0.113.0/25"],
-        ["ip", "-n", name, "route", "add", "prohibit", "203.0.113.128/25"],
-    ]
-    try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-
-
 def in_namespace(namespace: str, url: str, timeout: float = 1.0) -> dict[str, object]:
-    out = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", NETNS_SNIPPET, url, str(timeout)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        timeout=30,
-    )
-    return dict(json.loads(out.stdout))
+    return dict(run_in(namespace, NETNS_SNIPPET, url, str(timeout)))
 
 
 @pytest.mark.parametrize(
     ("address", "reason"),
-    [("198.51.100.99", "filtered"), ("203.0.113.10", "unreachable"), ("203.0.113.200", "prohibited")],
+    [(SILENT, "filtered"), (UNREACHABLE, "unreachable"), (PROHIBITED, "prohibited")],
 )
 def test_silence_and_routes(routes_ns: str, address: str, reason: str) -> None:
     evidence = in_namespace(routes_ns, f"http://{address}/ca.crl")
     assert evidence["reason"] == reason
     assert float(evidence["total_ms"]) < 1500  # type: ignore[arg-type]
+    # the socket layer's facts, as the tcp probe reports them
+    if reason == "filtered":
+        assert 0.9 < float(evidence["timeout_s"]) <= 1.0  # type: ignore[arg-type]
+    else:
+        assert evidence["errno"] == {"unreachable": "EHOSTUNREACH", "prohibited": "EACCES"}[reason]
+    assert f"TCP to {address}:80" in str(evidence["detail"])
 
 
 def test_every_failure_is_a_failing_reason() -> None:
