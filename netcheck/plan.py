@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from netcheck.catalogue import CATALOGUE
 from netcheck.model import Direction, Flow
-from netcheck.probes import load_all
 from netcheck.profiles import CLOUD_PEER, URL_PEERS, FlowSpec, Profile, Site, url_port
 
 
@@ -14,10 +14,9 @@ def plan(profile: Profile, site: Site) -> list[Flow]:
     names none (reported as skipped). Inbound flows are tested on this host, so
     they get exactly one Flow whatever the peers.
     """
-    registry = load_all()
     flows: list[Flow] = []
     for spec in profile.flows:
-        accepted = registry[spec.probe].options
+        accepted = CATALOGUE[spec.probe].options
         site_options = {k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
         options = {**spec.options, **site_options}
         if spec.switch and not site.peers.get(spec.peer):

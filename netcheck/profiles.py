@@ -16,10 +16,10 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from netcheck import values
+from netcheck.catalogue import CATALOGUE, LOCAL_LISTENER, KindInfo, OptionSpec
 from netcheck.errors import UsageError
 from netcheck.inputs import CAP_PROFILE, CAP_SITE
 from netcheck.model import Direction, Port, PortRange
-from netcheck.probes import OptionSpec, ProbeKind, load_all
 from netcheck.yamldoc import PathKey, YamlDoc, load_yaml
 
 STANDARD_PEERS: tuple[str, ...] = (
@@ -51,6 +51,8 @@ PEER_SETTINGS: Mapping[str, OptionSpec] = {
 }
 
 PROFILE_EXPECTED = "a profile: name, role, description, flows"
+INBOUND_EXPECTED = (f"probe: {LOCAL_LISTENER} (an inbound row is tested on this host; its far side with "
+                    "`netcheck listen` here and a scan from the peer)")
 SITE_EXPECTED = "a site file: name, peers"
 
 
@@ -269,7 +271,7 @@ def _check_options(
     return mapping
 
 
-def _options_of(kinds: list[ProbeKind]) -> dict[str, OptionSpec]:
+def _options_of(kinds: list[KindInfo]) -> dict[str, OptionSpec]:
     merged: dict[str, OptionSpec] = {}
     for kind in kinds:
         merged.update(kind.options)
@@ -290,7 +292,6 @@ def load_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Pro
 
 
 def profile_from_doc(doc: YamlDoc) -> Profile:
-    registry = load_all()
     top = _require_mapping(doc, (), doc.data, PROFILE_EXPECTED)
     _check_keys(doc, (), top, ("name", "role", "description", "flows"), ("name", "role", "flows"))
     name = _string(doc, ("name",), top["name"])
@@ -302,7 +303,7 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     flows: list[FlowSpec] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_flows):
-        flow = _flow_spec(doc, ("flows", index), raw, registry)
+        flow = _flow_spec(doc, ("flows", index), raw)
         if flow.id in seen:
             raise doc.error(("flows", index, "id"), f"duplicate flow id '{flow.id}'", expected="unique ids")
         seen.add(flow.id)
@@ -310,7 +311,7 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     return Profile(name, role, description.strip(), tuple(flows), doc.source)
 
 
-def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, ProbeKind]) -> FlowSpec:
+def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any) -> FlowSpec:
     entry = _require_mapping(doc, path, raw, "a flow mapping with id, purpose, protocol, transport, port, ...")
     _check_keys(doc, path, entry, FLOW_KEYS, FLOW_REQUIRED)
     flow_id = _string(doc, (*path, "id"), entry["id"], pattern=FLOW_ID,
@@ -323,10 +324,14 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
         raise doc.error((*path, "direction"), f"is {_kind(direction)}",
                         expected="in (this host must accept) or out (this host initiates)")
     probe = _string(doc, (*path, "probe"), entry["probe"])
-    if probe not in registry:
+    kind = CATALOGUE.get(probe)
+    if kind is None:
         raise doc.error((*path, "probe"), f"unknown probe kind '{probe}'",
-                        expected="one of " + ", ".join(sorted(registry)))
-    kind = registry[probe]
+                        expected="one of " + ", ".join(sorted(CATALOGUE)))
+    if kind.inbound != (direction == "in"):
+        which = "inbound" if direction == "in" else "outbound"
+        raise doc.error((*path, "probe"), f"probe '{probe}' cannot test {which} rows",
+                        expected=INBOUND_EXPECTED if direction == "in" else "a probe of outbound flows")
     if transport not in kind.transports:
         raise doc.error((*path, "transport"), f"probe '{probe}' cannot test {transport}",
                         expected=" or ".join(sorted(kind.transports)))
@@ -382,7 +387,6 @@ def load_site(path: str | os.PathLike[str], profile: Profile | None = None) -> S
 
 def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     """Validate a site file, against `profile` when given (its peers, flow ids and probes)."""
-    registry = load_all()
     top = _require_mapping(doc, (), doc.data, SITE_EXPECTED)
     _check_keys(doc, (), top, SITE_KEYS, ("name", "peers"))
     name = _string(doc, ("name",), top["name"])
@@ -421,9 +425,9 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     for peer, options in _require_mapping(doc, ("settings",), raw_settings, "peer key -> options").items():
         if peer not in known_peers:
             raise doc.error(("settings", peer), "unknown peer", expected="one of " + ", ".join(known_peers))
-        kinds = [registry[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in registry]
+        kinds = [CATALOGUE[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in CATALOGUE]
         if not kinds:
-            kinds = list(registry.values())
+            kinds = list(CATALOGUE.values())
         settings[peer] = _check_options(doc, ("settings", peer), options,
                                          {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 

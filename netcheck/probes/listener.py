@@ -12,24 +12,16 @@ import asyncio
 import time
 from typing import Any
 
-from netcheck import values
 from netcheck.errors import UsageError
 from netcheck.model import Flow, Observation, PortRange, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._net import close_stream, elapsed_ms, open_stream
 
 # Stop reading this long before ctx.timeout so the probe reports its facts before the engine cancels it.
 MARGIN_S = 0.05
 
 
-@register(
-    "listener",
-    transports=("tcp", "udp"),
-    summary="token echoed by `netcheck listen` on the far side: confirmed end to end, silence is blocked",
-    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)",
-                                  check=values.number(1, values.MAX_SAMPLE))},
-    on_timeout=Reason.BLOCKED,
-)
+@register("listener")
 async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     from netcheck.listen import tokens
     from netcheck.probes.tcp import DEFAULT_SAMPLE, sample_ports

@@ -17,12 +17,7 @@ from netcheck.probes import ProbeContext, register
 from netcheck.probes._net import elapsed_ms, enable_recverr, failure_from_oserror, family_of
 
 
-@register(
-    "udp",
-    transports=("udp",),
-    summary="UDP datagram: a reply passes; ICMP port unreachable is refused; silence is no-response",
-    on_timeout=Reason.NO_RESPONSE,
-)
+@register("udp")
 async def observe_udp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

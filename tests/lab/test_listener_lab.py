@@ -145,7 +145,7 @@ def test_a_wildcard_listener_answers_from_the_address_it_was_asked_on(topo: Topo
     secondary = min(SERVER_EXTRA_IPS.values())  # any secondary address of the server
     (tmp_path / "far.yaml").write_text(
         "name: wild\nrole: console\nflows:\n  - {id: ntp-serve, purpose: t, protocol: NTP, transport: udp, "
-        "port: 7301, direction: in, peer: sensors, probe: udp}\n")
+        "port: 7301, direction: in, peer: sensors, probe: local-listener}\n")
     (tmp_path / "near.yaml").write_text(
         "name: near\nrole: sensor\nflows:\n  - {id: ntp-ha, purpose: t, protocol: NTP, transport: udp, "
         "port: 7301, direction: out, peer: ha_console, probe: udp}\n")
