@@ -168,7 +168,7 @@ def run_demo(output: Path, out: TextIO, notice: Callable[[str], None]) -> DemoOu
     """Run the demo, writing its files into `output`; the epilogue goes to `out`, one-line notes to `notice`."""
     import yaml
 
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.listen.receipt import join_receipt, receipt_dict, write_receipt
     from netcheck.listen.server import Endpoint, Listener
     from netcheck.outputs import ReportOutputs, check_folder, signals_deferred, write_text_file

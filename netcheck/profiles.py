@@ -286,7 +286,10 @@ FLOW_REQUIRED = ("id", "purpose", "protocol", "transport", "port", "direction", 
 
 
 def load_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Profile:
+    """A built-in profile by name (parsed once per process), or a profile file (parsed each time)."""
     path = resolve_profile(name_or_path, generation)
+    if path in builtin_profiles().values():
+        return _builtin_profile(path, path.stat().st_mtime_ns)
     profile = profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE))
     return replace(profile, generation=generation_of(path))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from netcheck import tokens
 from netcheck.errors import UsageError
-from netcheck.listen import tokens
 from netcheck.model import Flow, Result
 from netcheck.probes import ProbeContext
 from netcheck.profiles import STANDARD_PEERS, Site

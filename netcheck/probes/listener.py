@@ -23,7 +23,7 @@ MARGIN_S = 0.05
 
 @register("listener")
 async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.probes.tcp import DEFAULT_SAMPLE, sample_ports
 
     assert address is not None
@@ -41,7 +41,7 @@ async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -
 async def exchange_token(address: str, transport: str, port: int, ctx: ProbeContext,
                          key: bytes | None) -> Observation:
     """Send one fresh token to address:port and judge the answer."""
-    from netcheck.listen import tokens
+    from netcheck import tokens
 
     probe = tokens.make_probe(ctx.run_id, transport, port, key)
     token = tokens.parse(probe, key)
@@ -54,7 +54,7 @@ async def exchange_token(address: str, transport: str, port: int, ctx: ProbeCont
 
 async def _udp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: bytes | None,
                facts: dict[str, Any]) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.probes.udp import exchange
 
     seen = await exchange(address, port, probe, ctx, max_reply=2048)
@@ -79,7 +79,7 @@ async def _udp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: by
 
 async def _tcp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: bytes | None,
                facts: dict[str, Any]) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
 
     started = time.monotonic()
     deadline = started + ctx.timeout - MARGIN_S

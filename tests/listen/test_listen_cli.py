@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.listen import tokens
+from netcheck import tokens
 from tests.listen.helpers import REPO, free_port, unprivileged_python
 
 RUN = "0a0b0c0d0e0f1011"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from netcheck import tokens
 from netcheck.cli import build_parser
 from netcheck.engine import Limits, scan
 from netcheck.errors import ConfigError, UsageError
-from netcheck.listen import tokens
 from netcheck.listen.receipt import join_receipt, load_receipt
 from netcheck.listen.scanning import ListenerChoice, listener_peers
 from netcheck.listen.server import Endpoint
