@@ -314,7 +314,46 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     return Profile(name, role, description.strip(), tuple(flows), doc.source)
 
 
+_FLOW_KEY_SET, _FLOW_REQUIRED_SET = frozenset(FLOW_KEYS), frozenset(FLOW_REQUIRED)
+_DIRECTIONS = {"in": Direction.IN, "out": Direction.OUT}
+
+
 def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any) -> FlowSpec:
+    """One profile row. The common row (no options, a single port, every value well formed) is
+    checked here in one expression; any other row, and every mistake, goes through
+    _checked_flow_spec, which names the first problem. Both build the same FlowSpec."""
+    if type(raw) is not dict or "options" in raw or not _FLOW_REQUIRED_SET <= raw.keys() <= _FLOW_KEY_SET:
+        return _checked_flow_spec(doc, path, raw)
+    get = raw.get
+    flow_id, transport, direction, probe, port, peer = (
+        raw["id"], raw["transport"], raw["direction"], raw["probe"], raw["port"], raw["peer"])
+    purpose, protocol = raw["purpose"], raw["protocol"]
+    source, destination, note = get("source", ""), get("destination", ""), get("note", "")
+    required, switch, doc_release = get("required", True), get("switch", False), str(get("doc", "2021"))
+    kind = CATALOGUE.get(probe) if type(probe) is str else None
+    well_formed = (
+        kind is not None and type(transport) is str and transport in kind.transports
+        and type(direction) is str and direction in _DIRECTIONS and kind.inbound == (direction == "in")
+        and type(flow_id) is str and FLOW_ID.fullmatch(flow_id) is not None
+        and type(peer) is str and PEER_KEY.fullmatch(peer) is not None
+        and type(port) is int and 1 <= port <= 65535
+        and type(required) is bool and type(switch) is bool and doc_release in DOC_RELEASES
+        and type(purpose) is str and type(protocol) is str and purpose.strip() != "" and protocol.strip() != ""
+        and values.CONTROL.search(purpose) is None and values.CONTROL.search(protocol) is None
+        and type(source) is str and type(destination) is str and type(note) is str
+        and TEXT_CONTROL.search(source) is None and TEXT_CONTROL.search(destination) is None
+        and TEXT_CONTROL.search(note) is None
+    )
+    if not well_formed:
+        return _checked_flow_spec(doc, path, raw)
+    return FlowSpec(
+        id=flow_id, purpose=purpose.strip(), protocol=protocol.strip(), transport=transport, port=port,
+        direction=_DIRECTIONS[direction], peer=peer, probe=probe, required=required, source=source.strip(),
+        destination=destination.strip(), note=note.strip(), doc=doc_release, options={}, switch=switch,
+    )
+
+
+def _checked_flow_spec(doc: YamlDoc, path: PathKey, raw: Any) -> FlowSpec:
     entry = _require_mapping(doc, path, raw, "a flow mapping with id, purpose, protocol, transport, port, ...")
     _check_keys(doc, path, entry, FLOW_KEYS, FLOW_REQUIRED)
     flow_id = _string(doc, (*path, "id"), entry["id"], pattern=FLOW_ID,
