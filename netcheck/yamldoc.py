@@ -298,7 +298,7 @@ class _Builder:
         """A scalar the resolver (or an explicit tag) did not make a string: int, float, bool or null
         within range, or a refusal naming the line and the path."""
         value = event.value
-        if tag == _INT and _DECIMAL.fullmatch(value):  # the common case, read as construct_yaml_int would
+        if tag == _INT and len(value) <= MAX_INT_TEXT and _DECIMAL.fullmatch(value):  # as construct_yaml_int would
             number = int(value)
             if -INT_LIMIT < number < INT_LIMIT:
                 return number

@@ -63,7 +63,8 @@ def test_known_scalars(text: str, value: Any) -> None:
     assert parse_yaml(f"a: {text}\n", "f.yaml", "x").data == {"a": value}
 
 
-@pytest.mark.parametrize("text", ["9223372036854775808", "-9223372036854775808", ".inf", "1.0e+400", "!!binary aGk="])
+@pytest.mark.parametrize("text", ["9223372036854775808", "-9223372036854775808", ".inf", "1.0e+400", "!!binary aGk=",
+                                  "9" * 5000])
 def test_refused_scalars_name_the_line(text: str) -> None:
     with pytest.raises(ConfigError, match=r"f\.yaml:2: b"):
         parse_yaml(f"a: 1\nb: {text}\n", "f.yaml", "x")
