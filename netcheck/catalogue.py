@@ -33,7 +33,7 @@ class OptionSpec:
     check: Callable[[Any], str | None] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per kind: compared and hashed by identity
 class KindInfo:
     """One probe kind as profiles and the engine see it before its code is loaded.
 

@@ -313,9 +313,8 @@ class Engine:
         """Load the code of the kinds this run uses (probes.get imports a kind's module on first use)
         and the heavy libraries they need, before any probe's clock starts: an import inside a
         running probe (pysnmp takes ~0.4 s) would stall every other probe."""
-        kinds = {self._kind(flow).name: self._kind(flow) for flow in flows
-                 if flow.direction is Direction.IN or flow.host}
-        modules = {name for kind in kinds.values() for name in kind.imports}
+        kinds = {self._kind(flow).info for flow in flows if flow.direction is Direction.IN or flow.host}
+        modules = {name for kind in kinds for name in kind.imports}
         for name in sorted(modules):
             with contextlib.suppress(ImportError):  # the probe reports a missing library when it runs
                 importlib.import_module(name)

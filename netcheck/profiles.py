@@ -453,9 +453,10 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
 
     # One site file serves every role, so overrides and settings may name flows and peers of any
     # built-in profile; anything else is a typo.
-    known_flows = _known_flows(profile)
-    ports: dict[str, Port] = {}
     raw_ports = top.get("ports") or {}
+    raw_settings = top.get("settings") or {}
+    known_flows = _known_flows(profile) if raw_ports or raw_settings else _FlowIndex()
+    ports: dict[str, Port] = {}
     for flow_id, value in _require_mapping(doc, ("ports",), raw_ports, "flow id -> port").items():
         if flow_id not in known_flows:
             raise doc.error(("ports", flow_id), f"no flow '{flow_id}' in the profiles",
@@ -463,7 +464,6 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
         ports[flow_id] = parse_port(doc, ("ports", flow_id), value)
 
     settings: dict[str, dict[str, Any]] = {}
-    raw_settings = top.get("settings") or {}
     for peer, options in _require_mapping(doc, ("settings",), raw_settings, "peer key -> options").items():
         if peer not in known_peers:
             raise doc.error(("settings", peer), "unknown peer", expected="one of " + ", ".join(known_peers))
