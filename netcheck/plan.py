@@ -15,12 +15,16 @@ def plan(profile: Profile, site: Site) -> list[Flow]:
     they get exactly one Flow whatever the peers.
     """
     flows: list[Flow] = []
+    chosen: dict[tuple[str, str], dict[str, object]] = {}  # (probe, peer) -> the site settings that probe takes
     for spec in profile.flows:
-        accepted = CATALOGUE[spec.probe].options
-        site_options = {k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
-        options = {**spec.options, **site_options}
         if spec.switch and not site.peers.get(spec.peer):
             continue
+        site_options = chosen.get((spec.probe, spec.peer))
+        if site_options is None:
+            accepted = CATALOGUE[spec.probe].options
+            site_options = chosen[spec.probe, spec.peer] = {
+                k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
+        options = {**spec.options, **site_options}
         if spec.direction is Direction.IN:
             flows.append(_flow(spec, profile, "", spec.port, options, site))
             continue
