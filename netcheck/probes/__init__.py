@@ -1,9 +1,11 @@
-"""The probe registry: one entry per probe kind, keyed by the profile's `probe:` value.
+"""The probe registry: the code of each probe kind, keyed by the profile's `probe:` value.
 
-A probe module registers its observe function once with @register. The observe
-function records raw facts (an Observation); the entry's judge turns those into a
-status. Probe modules must import heavy libraries (pysnmp, ldap3, dnspython, scapy,
-cryptography) inside functions so that start-up stays fast.
+What a kind is (transports, options, the module that implements it) lives in
+netcheck.catalogue; get(name) imports that module on first use, and the module registers its
+observe function with @register(name). The observe function records raw facts (an
+Observation); the kind's judge turns those into a status. Probe modules must import heavy
+libraries (pysnmp, ldap3, dnspython, scapy, cryptography) inside functions so that start-up
+stays fast.
 """
 
 from __future__ import annotations
