@@ -40,3 +40,19 @@ def test_nothing_listening(ctx) -> None:  # type: ignore[no-untyped-def]
         observation = asyncio.run(observe_local_listener(make_flow(port, direction=Direction.IN, host=""), None, ctx))
     assert observation.reason is Reason.NOT_LISTENING
     assert "nothing listens" in observation.detail
+
+
+def test_inbound_flows_run_the_kind_they_name_and_only_an_inbound_kind() -> None:
+    from netcheck.engine import Limits, scan
+    from netcheck.model import Status
+    from netcheck.probes import ProbeContext
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        flows = [make_flow(port, direction=Direction.IN, host="", probe="local-listener", flow_id="in-ok"),
+                 make_flow(port, direction=Direction.IN, host="", probe="tcp", flow_id="in-tcp"),
+                 make_flow(port, host="127.0.0.1", probe="local-listener", flow_id="out-local")]
+        results = {r.flow.id: r for r in asyncio.run(scan(flows, ProbeContext(timeout=1, run_id="t"), Limits()))}
+    assert results["in-ok"].reason is Reason.LISTENING and results["in-ok"].status is Status.PASS
+    assert results["in-tcp"].status is Status.ERROR and "cannot test inbound flows" in results["in-tcp"].detail
+    assert results["out-local"].status is Status.ERROR and "cannot test outbound flows" in results["out-local"].detail
