@@ -43,7 +43,7 @@ def profile(direction: str, role: str, peer: str) -> str:
     for flow_id, transport, port, _verdict in FLOWS:
         lines += [f"  - id: {flow_id}", "    purpose: two-sided lab flow", "    protocol: TEST",
                   f"    transport: {transport}", f"    port: {port}", f"    direction: {direction}",
-                  f"    peer: {peer}", f"    probe: {transport}"]
+                  f"    peer: {peer}", f"    probe: {'local-listener' if direction == 'in' else transport}"]
     return "\n".join(lines) + "\n"
 
 
