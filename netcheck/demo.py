@@ -169,7 +169,7 @@ def run_demo(output: Path, show: Callable[[str], None], notice: Callable[[str], 
     `notice` (the command line prints both)."""
     import yaml
 
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.listen.receipt import join_receipt, receipt_dict, write_receipt
     from netcheck.listen.server import Endpoint, Listener
     from netcheck.outputs import ReportOutputs, check_folder, signals_deferred, write_text_file

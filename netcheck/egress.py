@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import ipaddress
 import socket
 import struct
@@ -76,6 +77,7 @@ class Egress:
         return {key: value for key, value in chosen.items() if value}
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every flow (refuses, source_for): parse each address once
 def _version(address: str) -> int | None:
     try:
         return ipaddress.ip_address(address.split("%")[0]).version

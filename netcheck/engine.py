@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 
-from netcheck import pacing
+from netcheck import pacing, probes
 from netcheck.messages import ignore
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.net.resolve import Resolver
-from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
-from netcheck.probes.local import observe_local_listener
+from netcheck.probes import ProbeContext, ProbeKind
 
 # The engine lets a probe run this much past its own deadline before cancelling it, so
 # the probe can report what it saw (e.g. "connected, then silence") instead of a bare timeout.
@@ -212,7 +211,6 @@ class Engine:
         self.observer = observer
         self.hooks = hooks
         self.notice = notice
-        self.registry = load_all()
         self.resolver = Resolver(limits.timeout)
         self._global = Window(limits.concurrency)
         self._hosts: dict[str, HostPace] = {}
@@ -253,10 +251,11 @@ class Engine:
                         "the others wait their turn, so silent hosts take longer (raise it: ulimit -Hn)")
 
     def _preload(self, flows: list[Flow]) -> None:
-        """Import the heavy libraries the planned probes need before any probe's clock starts:
-        an import inside a running probe (pysnmp takes ~0.4 s) would stall every other probe."""
-        modules = {name for flow in flows if flow.direction is Direction.OUT and flow.host
-                   for name in self._kind(flow).imports}
+        """Load the code of the kinds this run uses (probes.get imports a kind's module on first use)
+        and the heavy libraries they need, before any probe's clock starts: an import inside a
+        running probe (pysnmp takes ~0.4 s) would stall every other probe."""
+        kinds = {self._kind(flow).info for flow in flows if flow.direction is Direction.IN or flow.host}
+        modules = {name for kind in kinds for name in kind.imports}
         for name in sorted(modules):
             with contextlib.suppress(ImportError):  # the probe reports a missing library when it runs
                 importlib.import_module(name)
@@ -273,15 +272,16 @@ class Engine:
             for hook in self.hooks:
                 chosen = hook.choose(flow)
                 if chosen:
-                    return self.registry[chosen]
-        return self.registry[flow.probe]
+                    return probes.get(chosen)
+        return probes.get(flow.probe)
 
     async def _probe(self, flow: Flow) -> Result:
         kind = self._kind(flow)
-        if flow.direction is Direction.IN:
-            observation = await self._guarded(flow, None, kind, inbound=True)
-            return self._result(flow, None, observation, default_judge(flow, observation))
-        if not flow.host:
+        if (flow.direction is Direction.IN) is not kind.info.inbound:  # a flow built by hand, not from a profile
+            observation = Observation(Reason.INTERNAL_ERROR, f"probe kind '{kind.name}' cannot test "
+                                      f"{'inbound' if flow.direction is Direction.IN else 'outbound'} flows")
+            return self._result(flow, None, observation, Status.ERROR)
+        if flow.direction is Direction.OUT and not flow.host:
             observation = Observation(Reason.NOT_CONFIGURED, f"the site file names no host for peer '{flow.peer}'")
             return self._result(flow, None, observation, Status.SKIP)
         address: str | None = None
@@ -293,7 +293,7 @@ class Engine:
         observation = await self._guarded(flow, address, kind)
         return self._result(flow, address, observation, kind.judge(flow, observation))
 
-    async def _guarded(self, flow: Flow, address: str | None, kind: ProbeKind, inbound: bool = False) -> Observation:
+    async def _guarded(self, flow: Flow, address: str | None, kind: ProbeKind) -> Observation:
         """Run one probe under the limits and its deadline; never let it raise."""
         host_key = address or flow.host or "local"
         host = self._hosts.get(host_key)
@@ -310,7 +310,7 @@ class Engine:
             place = _Place(host, self._global, self.ctx.timeout, lambda: self._tell_silent(flow, address))
             token = pacing.CURRENT.set(pacing.FlowSignal(place.on_sent, place.on_answer))
             try:
-                return await self._observe(flow, address, kind, inbound)
+                return await self._observe(flow, address, kind)
             finally:
                 pacing.CURRENT.reset(token)
                 place.release()
@@ -325,12 +325,10 @@ class Engine:
             if silent is not None:
                 silent(flow, address)
 
-    async def _observe(self, flow: Flow, address: str | None, kind: ProbeKind, inbound: bool) -> Observation:
+    async def _observe(self, flow: Flow, address: str | None, kind: ProbeKind) -> Observation:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.ctx.timeout + GRACE_S):
-                if inbound:
-                    return await observe_local_listener(flow, self.ctx)
                 return await kind.observe(flow, address, self.ctx)
         except TimeoutError:
             waited = time.monotonic() - started

@@ -39,7 +39,7 @@ def flow_lines(profile: Profile) -> list[str]:
     for flow in profile.flows:
         marks = ("" if flow.required else " (optional)") + (f" (switch: peers.{flow.peer})" if flow.switch else "")
         lines.append(f"  {flow.id:<18} {flow.direction.value:<3} {flow.transport}/{str(flow.port):<11} "
-                     f"peer {flow.peer:<11} probe {flow.probe:<8} doc {flow.doc:<7} {flow.purpose}{marks}")
+                     f"peer {flow.peer:<11} probe {flow.probe:<14} doc {flow.doc:<7} {flow.purpose}{marks}")
     return lines
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from netcheck.catalogue import CATALOGUE
 from netcheck.model import Direction, Flow, JsonValue
-from netcheck.probes import load_all
 from netcheck.profiles import CLOUD_PEER, URL_PEERS, FlowSpec, Profile, Site, url_port
 
 
@@ -16,14 +16,17 @@ def plan(profile: Profile, site: Site) -> list[Flow]:
     names none (reported as skipped). Inbound flows are tested on this host, so
     they get exactly one Flow whatever the peers.
     """
-    registry = load_all()
     flows: list[Flow] = []
+    chosen: dict[tuple[str, str], dict[str, object]] = {}  # (probe, peer) -> the site settings that probe takes
     for spec in profile.flows:
-        accepted = registry[spec.probe].options
-        site_options = {k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
-        options = {**spec.options, **site_options}
         if spec.switch and not site.peers.get(spec.peer):
             continue
+        site_options = chosen.get((spec.probe, spec.peer))
+        if site_options is None:
+            accepted = CATALOGUE[spec.probe].options
+            site_options = chosen[spec.probe, spec.peer] = {
+                k: v for k, v in site.settings.get(spec.peer, {}).items() if k in accepted}
+        options = {**spec.options, **site_options}
         if spec.direction is Direction.IN:
             flows.append(_flow(spec, profile, "", spec.port, options, site))
             continue

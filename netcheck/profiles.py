@@ -16,10 +16,10 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from netcheck import values
+from netcheck.catalogue import CATALOGUE, LOCAL_LISTENER, KindInfo, OptionSpec
 from netcheck.errors import UsageError
 from netcheck.inputs import CAP_PROFILE, CAP_SITE
 from netcheck.model import Direction, Port, PortRange
-from netcheck.probes import OptionSpec, ProbeKind, load_all
 from netcheck.yamldoc import PathKey, YamlDoc, load_yaml
 
 STANDARD_PEERS: tuple[str, ...] = (
@@ -51,6 +51,8 @@ PEER_SETTINGS: Mapping[str, OptionSpec] = {
 }
 
 PROFILE_EXPECTED = "a profile: name, role, description, flows"
+INBOUND_EXPECTED = (f"probe: {LOCAL_LISTENER} (an inbound row is tested on this host; its far side with "
+                    "`netcheck listen` here and a scan from the peer)")
 SITE_EXPECTED = "a site file: name, peers"
 
 
@@ -269,7 +271,7 @@ def _check_options(
     return mapping
 
 
-def _options_of(kinds: list[ProbeKind]) -> dict[str, OptionSpec]:
+def _options_of(kinds: list[KindInfo]) -> dict[str, OptionSpec]:
     merged: dict[str, OptionSpec] = {}
     for kind in kinds:
         merged.update(kind.options)
@@ -284,13 +286,15 @@ FLOW_REQUIRED = ("id", "purpose", "protocol", "transport", "port", "direction", 
 
 
 def load_profile(name_or_path: str, generation: str = DEFAULT_GENERATION) -> Profile:
+    """A built-in profile by name (parsed once per process), or a profile file (parsed each time)."""
     path = resolve_profile(name_or_path, generation)
+    if path in builtin_profiles().values():
+        return _builtin_profile(path, path.stat().st_mtime_ns)
     profile = profile_from_doc(load_yaml(path, PROFILE_EXPECTED, CAP_PROFILE))
     return replace(profile, generation=generation_of(path))
 
 
 def profile_from_doc(doc: YamlDoc) -> Profile:
-    registry = load_all()
     top = _require_mapping(doc, (), doc.data, PROFILE_EXPECTED)
     _check_keys(doc, (), top, ("name", "role", "description", "flows"), ("name", "role", "flows"))
     name = _string(doc, ("name",), top["name"])
@@ -302,7 +306,7 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     flows: list[FlowSpec] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_flows):
-        flow = _flow_spec(doc, ("flows", index), raw, registry)
+        flow = _flow_spec(doc, ("flows", index), raw)
         if flow.id in seen:
             raise doc.error(("flows", index, "id"), f"duplicate flow id '{flow.id}'", expected="unique ids")
         seen.add(flow.id)
@@ -310,7 +314,46 @@ def profile_from_doc(doc: YamlDoc) -> Profile:
     return Profile(name, role, description.strip(), tuple(flows), doc.source)
 
 
-def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, ProbeKind]) -> FlowSpec:
+_FLOW_KEY_SET, _FLOW_REQUIRED_SET = frozenset(FLOW_KEYS), frozenset(FLOW_REQUIRED)
+_DIRECTIONS = {"in": Direction.IN, "out": Direction.OUT}
+
+
+def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any) -> FlowSpec:
+    """One profile row. The common row (no options, a single port, every value well formed) is
+    checked here in one expression; any other row, and every mistake, goes through
+    _checked_flow_spec, which names the first problem. Both build the same FlowSpec."""
+    if type(raw) is not dict or "options" in raw or not _FLOW_REQUIRED_SET <= raw.keys() <= _FLOW_KEY_SET:
+        return _checked_flow_spec(doc, path, raw)
+    get = raw.get
+    flow_id, transport, direction, probe, port, peer = (
+        raw["id"], raw["transport"], raw["direction"], raw["probe"], raw["port"], raw["peer"])
+    purpose, protocol = raw["purpose"], raw["protocol"]
+    source, destination, note = get("source", ""), get("destination", ""), get("note", "")
+    required, switch, doc_release = get("required", True), get("switch", False), str(get("doc", "2021"))
+    kind = CATALOGUE.get(probe) if type(probe) is str else None
+    well_formed = (
+        kind is not None and type(transport) is str and transport in kind.transports
+        and type(direction) is str and direction in _DIRECTIONS and kind.inbound == (direction == "in")
+        and type(flow_id) is str and FLOW_ID.fullmatch(flow_id) is not None
+        and type(peer) is str and PEER_KEY.fullmatch(peer) is not None
+        and type(port) is int and 1 <= port <= 65535
+        and type(required) is bool and type(switch) is bool and doc_release in DOC_RELEASES
+        and type(purpose) is str and type(protocol) is str and purpose.strip() != "" and protocol.strip() != ""
+        and values.CONTROL.search(purpose) is None and values.CONTROL.search(protocol) is None
+        and type(source) is str and type(destination) is str and type(note) is str
+        and TEXT_CONTROL.search(source) is None and TEXT_CONTROL.search(destination) is None
+        and TEXT_CONTROL.search(note) is None
+    )
+    if not well_formed:
+        return _checked_flow_spec(doc, path, raw)
+    return FlowSpec(
+        id=flow_id, purpose=purpose.strip(), protocol=protocol.strip(), transport=transport, port=port,
+        direction=_DIRECTIONS[direction], peer=peer, probe=probe, required=required, source=source.strip(),
+        destination=destination.strip(), note=note.strip(), doc=doc_release, options={}, switch=switch,
+    )
+
+
+def _checked_flow_spec(doc: YamlDoc, path: PathKey, raw: Any) -> FlowSpec:
     entry = _require_mapping(doc, path, raw, "a flow mapping with id, purpose, protocol, transport, port, ...")
     _check_keys(doc, path, entry, FLOW_KEYS, FLOW_REQUIRED)
     flow_id = _string(doc, (*path, "id"), entry["id"], pattern=FLOW_ID,
@@ -323,10 +366,14 @@ def _flow_spec(doc: YamlDoc, path: PathKey, raw: Any, registry: Mapping[str, Pro
         raise doc.error((*path, "direction"), f"is {_kind(direction)}",
                         expected="in (this host must accept) or out (this host initiates)")
     probe = _string(doc, (*path, "probe"), entry["probe"])
-    if probe not in registry:
+    kind = CATALOGUE.get(probe)
+    if kind is None:
         raise doc.error((*path, "probe"), f"unknown probe kind '{probe}'",
-                        expected="one of " + ", ".join(sorted(registry)))
-    kind = registry[probe]
+                        expected="one of " + ", ".join(sorted(CATALOGUE)))
+    if kind.inbound != (direction == "in"):
+        which = "inbound" if direction == "in" else "outbound"
+        raise doc.error((*path, "probe"), f"probe '{probe}' cannot test {which} rows",
+                        expected=INBOUND_EXPECTED if direction == "in" else "a probe of outbound flows")
     if transport not in kind.transports:
         raise doc.error((*path, "transport"), f"probe '{probe}' cannot test {transport}",
                         expected=" or ".join(sorted(kind.transports)))
@@ -382,7 +429,6 @@ def load_site(path: str | os.PathLike[str], profile: Profile | None = None) -> S
 
 def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
     """Validate a site file, against `profile` when given (its peers, flow ids and probes)."""
-    registry = load_all()
     top = _require_mapping(doc, (), doc.data, SITE_EXPECTED)
     _check_keys(doc, (), top, SITE_KEYS, ("name", "peers"))
     name = _string(doc, ("name",), top["name"])
@@ -407,9 +453,10 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
 
     # One site file serves every role, so overrides and settings may name flows and peers of any
     # built-in profile; anything else is a typo.
-    known_flows = _known_flows(profile)
-    ports: dict[str, Port] = {}
     raw_ports = top.get("ports") or {}
+    raw_settings = top.get("settings") or {}
+    known_flows = _known_flows(profile) if raw_ports or raw_settings else _FlowIndex()
+    ports: dict[str, Port] = {}
     for flow_id, value in _require_mapping(doc, ("ports",), raw_ports, "flow id -> port").items():
         if flow_id not in known_flows:
             raise doc.error(("ports", flow_id), f"no flow '{flow_id}' in the profiles",
@@ -417,13 +464,12 @@ def site_from_doc(doc: YamlDoc, profile: Profile | None = None) -> Site:
         ports[flow_id] = parse_port(doc, ("ports", flow_id), value)
 
     settings: dict[str, dict[str, Any]] = {}
-    raw_settings = top.get("settings") or {}
     for peer, options in _require_mapping(doc, ("settings",), raw_settings, "peer key -> options").items():
         if peer not in known_peers:
             raise doc.error(("settings", peer), "unknown peer", expected="one of " + ", ".join(known_peers))
-        kinds = [registry[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in registry]
+        kinds = [CATALOGUE[kind] for kind in sorted(known_flows.values_for_peer(peer)) if kind in CATALOGUE]
         if not kinds:
-            kinds = list(registry.values())
+            kinds = list(CATALOGUE.values())
         settings[peer] = _check_options(doc, ("settings", peer), options,
                                          {**_options_of(kinds), **PEER_SETTINGS}, f"peer {peer}")
 

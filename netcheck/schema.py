@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from netcheck.probes import OptionSpec, load_all
+from netcheck.catalogue import CATALOGUE, OptionSpec
 from netcheck.profiles import (
     DOC_RELEASES,
     FLOW_KEYS,
@@ -44,7 +44,7 @@ def _options(specs: dict[str, OptionSpec]) -> dict[str, Any]:
 
 
 def profile_schema() -> dict[str, Any]:
-    registry = load_all()
+    registry = CATALOGUE
     all_options: dict[str, OptionSpec] = {}
     for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)
@@ -87,7 +87,7 @@ def profile_schema() -> dict[str, Any]:
 
 
 def site_schema() -> dict[str, Any]:
-    registry = load_all()
+    registry = CATALOGUE
     all_options: dict[str, OptionSpec] = dict(PEER_SETTINGS)
     for _name, kind in sorted(registry.items()):  # deterministic when probes describe an option twice
         all_options.update(kind.options)

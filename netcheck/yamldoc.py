@@ -15,6 +15,7 @@ Every refusal is one ConfigError (one line, exit 2) naming the file, the line an
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,11 @@ SCALARS = "plain strings, numbers, true/false or null"
 
 
 # Made with type(): the base is chosen at run time, which a class statement cannot type.
-_Loader: type = type("_Loader", (_BASE_LOADER,), {"yaml_implicit_resolvers": {
+_IMPLICIT_RESOLVERS: dict[str | None, list[tuple[str, Any]]] = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
-}})
+}
+_Loader: type = type("_Loader", (_BASE_LOADER,), {"yaml_implicit_resolvers": _IMPLICIT_RESOLVERS})
 
 
 # Builds scalars exactly as yaml.safe_load would (ints in 0x/0o/1_000 forms, bools, null, ...).
@@ -58,6 +60,9 @@ _BUILDERS = {
     _NULL: _CONSTRUCTOR.construct_yaml_null,
 }
 _TYPE_NAMES = {_INT: "an integer", _FLOAT: "a number", _BOOL: "true or false", _NULL: "null"}
+_SCALAR, _ALIAS, _MAP_START, _MAP_END = yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+_SEQ_START, _SEQ_END, _DOC_START, _STREAM_END = (yaml.SequenceStartEvent, yaml.SequenceEndEvent,
+                                                 yaml.DocumentStartEvent, yaml.StreamEndEvent)
 
 
 def dotted(path: PathKey) -> str:
@@ -115,13 +120,24 @@ def parse_yaml(text: str, source: str, what: str) -> YamlDoc:
     return YamlDoc(source, data, builder.lines)
 
 
-@dataclass
+# The implicit resolvers by first character ('' for the empty scalar), as the loader applies them.
+# A plain scalar whose first character has none (most text: names, purposes, URLs) is a string
+# without running any regular expression.
+_RESOLVERS: dict[str, tuple[tuple[str, Any], ...]] = {
+    first: tuple(resolvers) for first, resolvers in _IMPLICIT_RESOLVERS.items() if first is not None
+}
+assert None not in _IMPLICIT_RESOLVERS  # no wildcard resolver: the first character decides
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")  # an int literal read exactly as int() reads it
+
+
+@dataclass(slots=True)
 class _Open:
     """A mapping or list being built: its value, path, anchor, and the pending mapping key."""
 
     value: dict[str, Any] | list[Any]
     path: PathKey
     anchor: str | None
+    is_map: bool
     size: int = 1
     key: str | None = None
     key_line: int = 0
@@ -142,61 +158,104 @@ class _Builder:
         return ConfigError(self.source, problem, key=dotted(path) or None, line=line, expected=expected)
 
     def build(self, loader: Any) -> Any:
+        """One pass over the events. The hot path (plain text scalars, mapping keys) avoids method
+        calls: a value's path is built once per mapping key or list item, a line is read from the
+        event only where it is stored or reported, and a scalar is resolved only when its first
+        character could start a non-string."""
         stack: list[_Open] = []
+        top: _Open | None = None
         result: Any = None
         documents = 0
+        lines = self.lines
+        get_event = loader.get_event
         try:
-            while loader.check_event():
-                event = loader.get_event()
-                line = event.start_mark.line + 1 if event.start_mark else 0
-                if isinstance(event, yaml.DocumentStartEvent):
-                    documents += 1
-                    if documents > 1:
-                        raise self.fail("more than one YAML document", line, expected="a single document")
-                    continue
-                if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
-                    continue
-                if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                    done = stack.pop()
+            while True:
+                event = get_event()
+                kind = type(event)
+                if kind is _SCALAR:
+                    value: Any = event.value
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        if event.implicit[0]:
+                            resolvers = _RESOLVERS.get(value[:1])
+                            if resolvers is not None:
+                                tag = next((tag for tag, regexp in resolvers if regexp.match(value)), _STR)
+                                if tag != _STR:
+                                    value = self._typed(event, tag, stack)
+                    else:
+                        value = self._typed(event, tag, stack) if tag != _STR else value
+                    self.nodes += 1
+                    if self.nodes > MAX_NODES:
+                        self._count(0, event.start_mark.line + 1, self._child_path(stack))
+                    if event.anchor is not None:
+                        self.anchors[event.anchor] = (value, 1)
+                    size = 1
+                elif kind is _MAP_END or kind is _SEQ_END:
+                    assert top is not None
+                    done = top
+                    stack.pop()
                     if done.anchor is not None:
                         self.anchors[done.anchor] = (done.value, done.size)
                         self.open_anchors.discard(done.anchor)
-                    if stack:
-                        self._add(stack, done.value, done.size, line)
-                    else:
+                    top = stack[-1] if stack else None
+                    if top is None:
                         result = done.value
-                    continue
-                path = self._child_path(stack)
-                value: Any
-                if isinstance(event, yaml.AliasEvent):
-                    value, size = self._alias(str(event.anchor), line, path)
-                elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                    if stack and isinstance(stack[-1].value, dict) and stack[-1].key is None:
-                        raise self.fail("a mapping or list cannot be a key", line, stack[-1].path)
+                        continue
+                    value, size = done.value, done.size
+                elif kind is _MAP_START or kind is _SEQ_START:
+                    line = event.start_mark.line + 1
+                    path = self._child_path(stack)
+                    if top is not None and top.is_map and top.key is None:
+                        raise self.fail("a mapping or list cannot be a key", line, top.path)
                     self._collection_tag(event, loader, line, path)
                     if len(stack) >= MAX_DEPTH:
                         raise self.fail(f"nested deeper than {MAX_DEPTH} levels", line, path)
                     self._count(1, line, path)
-                    value = {} if isinstance(event, yaml.MappingStartEvent) else []
-                    if stack and isinstance(stack[-1].value, dict):
-                        self.lines[path] = stack[-1].key_line
+                    if top is not None and top.is_map:
+                        lines[path] = top.key_line
                     else:
-                        self.lines[path] = line
+                        lines[path] = line
                     if event.anchor is not None:
                         self.open_anchors.add(event.anchor)
-                    stack.append(_Open(value, path, event.anchor))
+                    is_map = kind is _MAP_START
+                    top = _Open({} if is_map else [], path, event.anchor, is_map)
+                    stack.append(top)
                     continue
-                else:
-                    value = self._scalar(event, loader, line, path)
-                    size = 1
-                    self._count(1, line, path)
-                    if event.anchor is not None:
-                        self.anchors[event.anchor] = (value, 1)
-                if stack:
-                    self._add(stack, value, size, line)
-                else:
+                elif kind is _ALIAS:
+                    value, size = self._alias(str(event.anchor), event.start_mark.line + 1, self._child_path(stack))
+                elif kind is _DOC_START:
+                    documents += 1
+                    if documents > 1:
+                        raise self.fail("more than one YAML document", event.start_mark.line + 1,
+                                        expected="a single document")
+                    continue
+                elif kind is _STREAM_END:
+                    break
+                else:  # stream start, document end
+                    continue
+                # A finished value: the document itself, an item of the open list, or a key or value
+                # of the open mapping.
+                if top is None:
                     result = value
-                    self.lines[()] = line
+                    lines[()] = event.start_mark.line + 1
+                    continue
+                top.size += size
+                if not top.is_map:
+                    items = top.value
+                    assert isinstance(items, list)
+                    lines.setdefault((*top.path, len(items)), event.start_mark.line + 1)
+                    items.append(value)
+                elif top.key is None:  # this value is a key
+                    line = event.start_mark.line + 1
+                    if not isinstance(value, str):
+                        raise self.fail(f"key {value!r} is not a string", line, top.path, expected="text keys")
+                    if value in top.value:
+                        raise self.fail("duplicate key", line, (*top.path, value))
+                    top.key, top.key_line = value, line
+                    lines[(*top.path, value)] = line
+                else:  # its line is the key's, stored with the key
+                    top.value[top.key] = value  # type: ignore[call-overload]
+                    top.key = None
         finally:
             loader.dispose()
         return result
@@ -205,28 +264,9 @@ class _Builder:
         if not stack:
             return ()
         top = stack[-1]
-        if isinstance(top.value, list):
+        if not top.is_map:
             return (*top.path, len(top.value))
         return (*top.path, top.key) if top.key is not None else top.path
-
-    def _add(self, stack: list[_Open], value: Any, size: int, line: int) -> None:
-        top = stack[-1]
-        top.size += size
-        if isinstance(top.value, list):
-            self.lines.setdefault((*top.path, len(top.value)), line)
-            top.value.append(value)
-            return
-        if top.key is None:  # this value is a key
-            if not isinstance(value, str):
-                raise self.fail(f"key {value!r} is not a string", line, top.path, expected="text keys")
-            if value in top.value:
-                raise self.fail("duplicate key", line, (*top.path, value))
-            top.key, top.key_line = value, line
-            self.lines[(*top.path, value)] = line
-            return
-        top.value[top.key] = value
-        self.lines[(*top.path, top.key)] = top.key_line
-        top.key = None
 
     def _count(self, size: int, line: int, path: PathKey) -> None:
         self.nodes += size
@@ -255,32 +295,36 @@ class _Builder:
         if tag != expected:
             raise self.fail(f"tag {_short(tag)} is not allowed", line, path, expected="plain mappings and lists")
 
-    def _scalar(self, event: Any, loader: Any, line: int, path: PathKey) -> Any:
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag == _STR:
-            return event.value
+    def _typed(self, event: Any, tag: str, stack: list[_Open]) -> Any:
+        """A scalar the resolver (or an explicit tag) did not make a string: int, float, bool or null
+        within range, or a refusal naming the line and the path."""
+        value = event.value
+        if tag == _INT and len(value) <= MAX_INT_TEXT and _DECIMAL.fullmatch(value):  # as construct_yaml_int would
+            number = int(value)
+            if -INT_LIMIT < number < INT_LIMIT:
+                return number
+        line = event.start_mark.line + 1
+        path = self._child_path(stack)
         if tag == _MERGE:
             raise self.fail("merge keys (<<) are not supported", line, path, expected="the keys written out")
         builder = _BUILDERS.get(tag)
         if builder is None:
             raise self.fail(f"tag {_short(tag)} is not allowed", line, path, expected=SCALARS)
-        if tag == _INT and len(event.value) > MAX_INT_TEXT:
-            raise self.fail(f"an integer of {len(event.value)} characters", line, path,
+        if tag == _INT and len(value) > MAX_INT_TEXT:
+            raise self.fail(f"an integer of {len(value)} characters", line, path,
                             expected="an integer between -2^63 and 2^63")
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
         try:
-            value = builder(node)
+            built = builder(node)
         except Exception:  # the constructors raise ValueError, KeyError, ...: all mean "not that type"
-            raise self.fail(f"{_short_value(event.value)} is not {_TYPE_NAMES[tag]}", line, path,
+            raise self.fail(f"{_short_value(value)} is not {_TYPE_NAMES[tag]}", line, path,
                             expected=_TYPE_NAMES[tag]) from None
-        if isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT < value < INT_LIMIT:
+        if isinstance(built, int) and not isinstance(built, bool) and not -INT_LIMIT < built < INT_LIMIT:
             raise self.fail("integer out of range", line, path, expected="an integer between -2^63 and 2^63")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(f"{_short_value(event.value)} is not a finite number", line, path,
+        if isinstance(built, float) and not math.isfinite(built):
+            raise self.fail(f"{_short_value(value)} is not a finite number", line, path,
                             expected="a finite number")
-        return value
+        return built
 
 
 def _short(tag: str) -> str:

@@ -68,7 +68,7 @@ def test_strict_turns_warnings_into_failure(listener: int, tmp_path: Path, capsy
         sock.bind(("127.0.0.1", 0))
         idle = sock.getsockname()[1]
     extra = (f"  - {{id: cli, purpose: CLI, protocol: SSH, transport: tcp, port: {idle}, direction: in,"
-             " peer: clients, probe: tcp}\n")
+             " peer: clients, probe: local-listener}\n")
     profile = write_profile(tmp_path, listener, extra)
     site = write_site(tmp_path)
     assert main(["scan", "-p", str(profile), "-s", str(site)]) == 0

@@ -125,8 +125,8 @@ def test_unconfigured_peer_is_skipped_not_failed() -> None:
 def test_inbound_flow_checks_the_local_listener() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        [listening] = run([make_flow(port=port, direction=Direction.IN, host="")], Limits())
-    [closed] = run([make_flow(port=port, direction=Direction.IN, host="")], Limits())
+        [listening] = run([make_flow(port=port, direction=Direction.IN, host="", probe="local-listener")], Limits())
+    [closed] = run([make_flow(port=port, direction=Direction.IN, host="", probe="local-listener")], Limits())
     assert listening.reason is Reason.LISTENING, listening.detail
     assert closed.reason is Reason.NOT_LISTENING, closed.detail
 

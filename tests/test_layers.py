@@ -67,10 +67,7 @@ LAYERED = ("probes", "listen", "raw", "certs", "render")
 
 # Imports (importer -> imported module) that other branches of this redesign remove; the lead
 # empties these lists at the merge. Nothing may be added to them.
-CYCLE_ALLOWED = {
-    # removed by the neutral token module (catalogue): probes/listener.py uses netcheck/tokens.py
-    ("netcheck.probes.listener", "netcheck.listen.tokens"),
-}
+CYCLE_ALLOWED: set[tuple[str, str]] = set()
 PRIVATE_ALLOWED: set[tuple[str, str]] = set()
 
 
@@ -196,3 +193,56 @@ def test_only_cli_modules_print_or_exit() -> None:
     found = {(name, call) for name, tree in modules().items() for call in calls(tree)
              if call in ("print", "sys.exit", "exit", "os._exit", "SystemExit")}
     assert {(name, call) for name, call in found if not is_cli(name)} - {("messages.py", "print")} == set()
+# ---------------------------------------------------------------- the probe catalogue (one direction)
+
+ROOT = PACKAGE.parent
+
+
+def _probe_kind_modules_after(script: str) -> list[str]:
+    """Run `script` in a fresh interpreter; the netcheck.probes.<kind> modules it imported."""
+    import subprocess
+    import sys
+
+    code = script + ("\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith('netcheck.probes.')"
+                     " and not m.rsplit('.', 1)[1].startswith('_')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return list(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+def test_loading_profiles_and_sites_imports_no_probe_module() -> None:
+    # Given every built-in profile, a site file validated against one, a plan and the JSON Schemas,
+    # Then no probe module was imported: they read netcheck.catalogue only.
+    assert _probe_kind_modules_after(
+        "from netcheck import plan, profiles, schema\n"
+        "for name in profiles.builtin_profiles(): profiles.load_profile(name)\n"
+        "profile = profiles.load_profile('sensor')\n"
+        "site = profiles.load_site('examples/site.yaml', profile)\n"
+        "assert plan.plan(profile, site)\n"
+        "schema.schema_text('profile'); schema.schema_text('site')\n") == []
+
+
+def test_a_tcp_only_run_imports_the_tcp_probe_alone() -> None:
+    assert _probe_kind_modules_after(
+        "import asyncio, socket\n"
+        "from netcheck.engine import Limits, scan\n"
+        "from netcheck.probes import ProbeContext\n"
+        "from tests.conftest import make_flow\n"
+        "with socket.socket() as idle:\n"
+        "    idle.bind(('127.0.0.1', 0))\n"
+        "    flow = make_flow(idle.getsockname()[1])\n"
+        "    [result] = asyncio.run(scan([flow], ProbeContext(timeout=1, run_id='t'), Limits()))\n"
+        "assert result.reason.value == 'refused', result\n") == ["netcheck.probes.tcp"]
+
+
+def test_probes_and_the_listener_do_not_import_each_other() -> None:
+    trees = modules()
+    probe_users = {name for name, tree in trees.items() if name.startswith("probes/")
+                   and any(module.startswith("netcheck.listen") for module in imported(tree))}
+    assert probe_users == set()
+    assert not (PACKAGE / "listen" / "tokens.py").exists() and (PACKAGE / "tokens.py").exists()
+    assert "netcheck.probes" not in {module.rsplit(".", 1)[0] for module in imported(trees["tokens.py"])}
+
+
+def test_the_catalogue_imports_no_probe_code() -> None:
+    assert {module for module in imported(modules()["catalogue.py"]) if module.startswith("netcheck.probes")} == set()

@@ -78,7 +78,7 @@ def test_a_read_only_folder_is_refused_even_for_root(tmp_path: Path) -> None:
 def test_listen_refuses_an_unwritable_receipt_before_listening(tmp_path: Path) -> None:
     (tmp_path / "far.yaml").write_text(
         "name: far\nrole: console\nflows:\n  - {id: t, purpose: x, protocol: T, transport: tcp, "
-        f"port: {free_port('tcp')}, direction: in, peer: sensors, probe: tcp}}\n")
+        f"port: {free_port('tcp')}, direction: in, peer: sensors, probe: local-listener}}\n")
     started = time.monotonic()
     done = run(["listen", "-p", "far.yaml", "--bind", "127.0.0.1", "--duration", "60", "--receipt", "/proc/r.json"],
                tmp_path)
@@ -105,7 +105,7 @@ def test_report_diff_and_merge_refuse_unwritable_outputs(tmp_path: Path) -> None
 def test_listen_writes_its_receipt_when_stopped_by_a_signal(tmp_path: Path, signum: signal.Signals) -> None:
     (tmp_path / "far.yaml").write_text(
         "name: far\nrole: console\nflows:\n  - {id: t, purpose: x, protocol: T, transport: tcp, "
-        f"port: {free_port('tcp')}, direction: in, peer: sensors, probe: tcp}}\n")
+        f"port: {free_port('tcp')}, direction: in, peer: sensors, probe: local-listener}}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "netcheck", "listen", "-p", "far.yaml", "--bind", "127.0.0.1",
                              "--duration", "60", "--receipt", "out/receipt.json"], cwd=tmp_path, env=env,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netcheck import tokens
 from netcheck.errors import UsageError
-from netcheck.listen import tokens
 from netcheck.listen.endpoints import check_addresses, default_addresses, role_endpoints
 from netcheck.listen.receipt import receipt_dict, write_receipt
 from netcheck.listen.server import Listener, ProbeRecord

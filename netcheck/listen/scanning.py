@@ -10,7 +10,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from netcheck.errors import UsageError
-from netcheck.listen import tokens
 from netcheck.model import Flow, Result
 from netcheck.probes import ProbeContext
 from netcheck.profiles import STANDARD_PEERS, Site
@@ -54,5 +53,7 @@ def listener_hooks(site: Site, named: Collection[str], env: Mapping[str, str]) -
     peers = listener_peers(named, site)
     if not peers:
         return []
+    from netcheck import tokens  # only a scan with a listener pays for hashlib and hmac
+
     tokens.key_from_env(env)  # a bad key is a usage error now, not one error per flow later
     return [ListenerChoice(peers)]

@@ -22,7 +22,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from netcheck.listen import tokens
+from netcheck import tokens
 from netcheck.timeutil import utc_now_iso
 
 

@@ -1,19 +1,21 @@
-"""The probe registry: one entry per probe kind, keyed by the profile's `probe:` value.
+"""The probe registry: the code of each probe kind, keyed by the profile's `probe:` value.
 
-A probe module registers its observe function once with @register. The observe
-function records raw facts (an Observation); the entry's judge turns those into a
-status. Probe modules must import heavy libraries (pysnmp, ldap3, dnspython, scapy,
-cryptography) inside functions so that start-up stays fast.
+What a kind is (transports, options, the module that implements it) lives in
+netcheck.catalogue; get(name) imports that module on first use, and the module registers its
+observe function with @register(name). The observe function records raw facts (an
+Observation); the kind's judge turns those into a status. Probe modules must import heavy
+libraries (pysnmp, ldap3, dnspython, scapy, cryptography) inside functions so that start-up
+stays fast.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
+from netcheck.catalogue import CATALOGUE, KindInfo, OptionSpec
 from netcheck.model import Flow, Observation, Reason, Status
 
 if TYPE_CHECKING:
@@ -80,74 +82,80 @@ JudgeFunc = Callable[[Flow, Observation], Status]
 
 
 @dataclass(frozen=True)
-class OptionSpec:
-    """One option a probe accepts from a profile flow's `options` or the site's `settings`.
-
-    type        the YAML types accepted
-    help        what the option means (error messages, the JSON Schema)
-    secret_env  the value names an environment variable holding a secret (checked as such a name)
-    check       content rule beyond the type (netcheck.values): None when fine, else what is wrong
-    """
-
-    type: type | tuple[type, ...]
-    help: str
-    secret_env: bool = False
-    check: Callable[[Any], str | None] | None = None
-
-
-@dataclass(frozen=True)
 class ProbeKind:
-    """A registered probe.
+    """A loaded probe: its catalogue entry (netcheck.catalogue.KindInfo) plus the code that runs it."""
 
-    transports   which transports it can test
-    options      the option keys it accepts (validated before any probing)
-    on_timeout   the reason recorded when the engine's deadline ends the probe
-    resolve      whether the engine resolves flow.host to an address first
-    imports      heavy modules the probe imports lazily; the engine loads them before any
-                 probe's clock starts, so an import never stalls other probes' timings
-    """
-
-    name: str
+    info: KindInfo
     observe: ObserveFunc
     judge: JudgeFunc
-    transports: frozenset[str]
-    options: Mapping[str, OptionSpec]
-    on_timeout: Reason
-    resolve: bool
-    summary: str
-    imports: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def transports(self) -> frozenset[str]:
+        return self.info.transports
+
+    @property
+    def options(self) -> Mapping[str, OptionSpec]:
+        return self.info.options
+
+    @property
+    def on_timeout(self) -> Reason:
+        return self.info.on_timeout
+
+    @property
+    def resolve(self) -> bool:
+        return self.info.resolve
+
+    @property
+    def summary(self) -> str:
+        return self.info.summary
+
+    @property
+    def imports(self) -> tuple[str, ...]:
+        return self.info.imports
 
 
+# The kinds loaded so far: a catalogue kind appears once its module is imported (get() does that).
 REGISTRY: dict[str, ProbeKind] = {}
 
 
 def register(
     name: str,
     *,
-    transports: tuple[str, ...],
-    summary: str,
-    options: Mapping[str, OptionSpec] | None = None,
     judge: JudgeFunc = default_judge,
+    transports: tuple[str, ...] | None = None,
+    summary: str = "",
+    options: Mapping[str, OptionSpec] | None = None,
     on_timeout: Reason = Reason.TIMEOUT,
     resolve: bool = True,
     imports: tuple[str, ...] = (),
 ) -> Callable[[ObserveFunc], ObserveFunc]:
-    """Register `observe` as the probe for `name` (the profile's `probe:` value)."""
+    """Register `observe` as the code of probe kind `name`.
+
+    A catalogue kind takes everything but its judge from netcheck.catalogue and must be
+    registered by the module the catalogue names. A kind outside the catalogue (a test's
+    throw-away kind) describes itself here: `transports` is then required.
+    """
 
     def decorate(observe: ObserveFunc) -> ObserveFunc:
         if name in REGISTRY:
             raise RuntimeError(f"probe kind {name!r} registered twice")
-        REGISTRY[name] = ProbeKind(
-            name=name,
-            observe=_refusing_unsafe_settings(observe),
-            judge=judge,
-            transports=frozenset(transports),
-            options=dict(options or {}),
-            on_timeout=on_timeout,
-            resolve=resolve,
-            summary=summary,
-            imports=imports,
-        )
+        listed = CATALOGUE.get(name)
+        if transports is None:
+            if listed is None:
+                raise RuntimeError(f"probe kind {name!r} is not in netcheck.catalogue (give its transports)")
+            if listed.module != observe.__module__:
+                raise RuntimeError(f"probe kind {name!r} belongs to {listed.module}, not {observe.__module__}")
+            info = listed
+        else:
+            if listed is not None:
+                raise RuntimeError(f"probe kind {name!r} is in netcheck.catalogue: register it by name only")
+            info = KindInfo(name, observe.__module__, frozenset(transports), summary, dict(options or {}),
+                            on_timeout, resolve, imports)
+        REGISTRY[name] = ProbeKind(info, _refusing_unsafe_settings(observe), judge)
         return observe
 
     return decorate
@@ -168,19 +176,17 @@ def _refusing_unsafe_settings(observe: ObserveFunc) -> ObserveFunc:
     return guarded
 
 
-_loaded = False
+def get(name: str) -> ProbeKind:
+    """The loaded kind `name`, importing its implementing module on first use (KeyError: no such kind)."""
+    kind = REGISTRY.get(name)
+    if kind is None:
+        importlib.import_module(CATALOGUE[name].module)
+        kind = REGISTRY[name]
+    return kind
 
 
 def load_all() -> Mapping[str, ProbeKind]:
-    """Import every probe module once so that each registers itself."""
-    global _loaded
-    if not _loaded:
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{module.name}")
-        _loaded = True
+    """Every catalogue kind loaded (imports every probe module: tests and tools, not scans)."""
+    for name in CATALOGUE:
+        get(name)
     return REGISTRY
-
-
-def get(name: str) -> ProbeKind:
-    return load_all()[name]

@@ -21,26 +21,11 @@ from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
 from netcheck.net.streams import Channel, DeadlineHit, StreamClosed
-from netcheck.probes import OptionSpec
 
 if TYPE_CHECKING:
     from cryptography import x509
 
 TLS_RECORD_TYPES = range(0x14, 0x19)  # change_cipher_spec .. heartbeat: what a TLS server sends first
-
-TLS_OPTIONS_HELP = {
-    "server_name": "SNI name to send (default: the peer host when it is a DNS name)",
-    "expect_names": "more DNS names or IPs the certificate must be valid for",
-    "expected_issuer": "issuer DN or CN the site's certificates come from; another issuer is 'intercepted'",
-    "ca_file": "PEM file with the site CA certificate(s) the presented chain must lead to",
-}
-# The options of every probe that speaks TLS (tls, smtp's STARTTLS, syslog over TLS).
-TLS_OPTIONS = {
-    "server_name": OptionSpec(str, TLS_OPTIONS_HELP["server_name"], check=values.host_name),
-    "expect_names": OptionSpec(list, TLS_OPTIONS_HELP["expect_names"], check=values.list_of(values.certificate_name)),
-    "expected_issuer": OptionSpec(str, TLS_OPTIONS_HELP["expected_issuer"], check=values.plain_text),
-    "ca_file": OptionSpec(str, TLS_OPTIONS_HELP["ca_file"], check=values.file_path),
-}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from netcheck import __version__
 from netcheck.cloud.categories import CONNECTED, Stage, categorise
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import Expectation, TlsSession, assess, negotiate, printable
 from netcheck.probes.proxy import STATUS_LINE, proxy_credentials
 
@@ -50,24 +50,7 @@ def _failed(observation: Observation, stage: Stage, extra: dict[str, Any] | None
     return dataclasses.replace(observation, evidence=evidence, category=categorise(observation.reason, stage))
 
 
-@register(
-    "cloud",
-    transports=("tcp",),
-    imports=("dns.asyncresolver", "cryptography.x509", "ntplib"),
-    summary="cloud endpoint: resolve with the site's DNS, connect direct or via proxies (CONNECT), TLS 1.2+ "
-            "with SNI, chain judged against the host's trust store; failures carry the sensor's category",
-    options={
-        "via_proxy": OptionSpec(bool, "reach the endpoints through the site's proxy (peers.proxy, credentials "
-                                      "from settings.proxy)"),
-        "proxy_chain": OptionSpec(list, "further proxies (http://host:port) reached by CONNECT through the one "
-                                        "before, in order; the last one connects to the endpoint"),
-        "ca_file": OptionSpec(str, "PEM file with CA certificates trusted besides the host's store "
-                                   "(e.g. an inspecting proxy's CA)"),
-        "expected_issuer": OptionSpec(str, "issuer DN or CN the endpoints' certificates must come from"),
-    },
-    judge=_judge,
-    resolve=False,
-)
+@register("cloud", judge=_judge)
 async def observe_cloud(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     if isinstance(flow.port, PortRange):
         return Observation(Reason.NOT_APPLICABLE, "a cloud endpoint has one port, not a range")

@@ -18,7 +18,7 @@ from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import connect_tcp, elapsed_ms
-from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
+from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes.udp import exchange
 
 # Peers whose IP addresses are the appliances themselves: their PTR records are looked up.
@@ -67,22 +67,7 @@ def _judge(flow: Flow, observation: Observation) -> Status:
     return default_judge(flow, observation)
 
 
-@register(
-    "dns",
-    transports=("udp", "tcp"),
-    imports=("dns.asyncquery", "dns.message", "dns.reversename"),
-    summary="DNS queries over the flow's transport for the site's names and appliance PTRs; "
-            "fails on silence, REFUSED or SERVFAIL, warns on NXDOMAIN",
-    options={
-        "names": OptionSpec(list, "host names to resolve (default: every peer host name in the site file)",
-                            check=values.list_of(values.dns_name)),
-        "reverse": OptionSpec(list, "IP addresses to look up PTR records for "
-                                    "(default: the console, ha_console and sensors IPs)",
-                              check=values.list_of(values.ip_address)),
-    },
-    judge=_judge,
-    on_timeout=Reason.NO_RESPONSE,
-)
+@register("dns", judge=_judge)
 async def observe_dns(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

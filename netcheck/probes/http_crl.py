@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from netcheck import values
 from netcheck.model import Flow, Observation, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import printable
 from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
 
@@ -28,19 +27,7 @@ if TYPE_CHECKING:
 DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to cancel
 
 
-@register(
-    "http-crl",
-    transports=("tcp",),
-    imports=("netcheck.net.http", "netcheck.certs.crl", "netcheck.certs.downloads"),
-    summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
-    "not-a-crl fails, a passed nextUpdate (or a future thisUpdate) is stale",
-    options={
-        "via_proxy": OptionSpec(bool, "fetch through the site's proxy (peers.proxy, credentials from settings.proxy)"),
-        "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)",
-                                check=values.number(1, values.MAX_DOWNLOAD)),
-    },
-    resolve=False,
-)
+@register("http-crl")
 async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     from netcheck.certs.downloads import CrlDownloads
 

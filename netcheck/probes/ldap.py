@@ -24,22 +24,13 @@ from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.sockets import connect_tcp, elapsed_ms
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 
 ROOT_DSE_ATTRIBUTES = ("namingContexts", "defaultNamingContext", "supportedLDAPVersion", "vendorName",
                        "vendorVersion", "supportedControl", "supportedSASLMechanisms", "supportedExtension")
 STARTTLS_OID = "1.3.6.1.4.1.1466.20037"
 # Leave the probe this much of its deadline to shut the session down and report.
 MARGIN_S = 0.15
-
-COMMON_OPTIONS = {
-    "bind_dn": OptionSpec(str, "DN for a simple bind (without it only the RootDSE is read, anonymously); "
-                               "printable ASCII, other characters escaped as in RFC 4514 (\\c3\\bc)",
-                          check=values.printable_ascii),
-    "password_env": OptionSpec(str, "environment variable holding the bind password", secret_env=True),
-    "ca_file": OptionSpec(str, "PEM file of CAs to verify the server certificate with", check=values.file_path),
-}
-
 
 @dataclass
 class Plan:
@@ -352,21 +343,6 @@ def _observation(flow: Flow, plan: Plan, session: Session, handshake_ms: float) 
     return Observation(Reason.ANSWERED, f"{name} {flow.port}: {summary}", evidence, handshake_ms)
 
 
-LDAP_IMPORTS = ("ldap3", "cryptography.x509", "netcheck.certs.facts")
+register("ldap")(observe_ldap)
 
-register(
-    "ldap",
-    transports=("tcp",),
-    imports=LDAP_IMPORTS,
-    summary="LDAP: reads the RootDSE (naming contexts, versions, vendor); optional simple bind and StartTLS",
-    options={**COMMON_OPTIONS,
-             "starttls": OptionSpec(bool, "upgrade with StartTLS before reading and binding (default false)")},
-)(observe_ldap)
-
-register(
-    "ldaps",
-    transports=("tcp",),
-    imports=LDAP_IMPORTS,
-    summary="LDAPS: TLS handshake (certificate facts), then the RootDSE and an optional simple bind",
-    options=COMMON_OPTIONS,
-)(observe_ldap)
+register("ldaps")(observe_ldap)

@@ -12,26 +12,18 @@ import asyncio
 import time
 from typing import Any
 
-from netcheck import values
 from netcheck.errors import UsageError
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.sockets import close_stream, elapsed_ms, open_stream
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 
 # Stop reading this long before ctx.timeout so the probe reports its facts before the engine cancels it.
 MARGIN_S = 0.05
 
 
-@register(
-    "listener",
-    transports=("tcp", "udp"),
-    summary="token echoed by `netcheck listen` on the far side: confirmed end to end, silence is blocked",
-    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)",
-                                  check=values.number(1, values.MAX_SAMPLE))},
-    on_timeout=Reason.BLOCKED,
-)
+@register("listener")
 async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.probes.tcp import DEFAULT_SAMPLE, sample_ports
 
     assert address is not None
@@ -49,7 +41,7 @@ async def observe_listener(flow: Flow, address: str | None, ctx: ProbeContext) -
 async def exchange_token(address: str, transport: str, port: int, ctx: ProbeContext,
                          key: bytes | None) -> Observation:
     """Send one fresh token to address:port and judge the answer."""
-    from netcheck.listen import tokens
+    from netcheck import tokens
 
     probe = tokens.make_probe(ctx.run_id, transport, port, key)
     token = tokens.parse(probe, key)
@@ -62,7 +54,7 @@ async def exchange_token(address: str, transport: str, port: int, ctx: ProbeCont
 
 async def _udp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: bytes | None,
                facts: dict[str, Any]) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
     from netcheck.probes.udp import exchange
 
     seen = await exchange(address, port, probe, ctx, max_reply=2048)
@@ -87,7 +79,7 @@ async def _udp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: by
 
 async def _tcp(address: str, port: int, probe: bytes, ctx: ProbeContext, key: bytes | None,
                facts: dict[str, Any]) -> Observation:
-    from netcheck.listen import tokens
+    from netcheck import tokens
 
     started = time.monotonic()
     deadline = started + ctx.timeout - MARGIN_S

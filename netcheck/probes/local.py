@@ -1,5 +1,5 @@
-"""Inbound flows: does something on this host listen on the port? (The far side is
-tested with `netcheck listen` on this host and a scan from the peer.)"""
+"""Inbound flows (probe kind local-listener): does something on this host listen on the port?
+(The far side is tested with `netcheck listen` on this host and a scan from the peer.)"""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from netcheck.catalogue import LOCAL_LISTENER
 from netcheck.model import Flow, Observation, PortRange, Reason
-from netcheck.probes import ProbeContext
+from netcheck.probes import ProbeContext, register
 
 TCP_LISTEN = "0A"
 UDP_UNCONNECTED = "07"
@@ -102,6 +103,7 @@ def _check(flow: Flow) -> Observation:
     )
 
 
-async def observe_local_listener(flow: Flow, ctx: ProbeContext) -> Observation:
+@register(LOCAL_LISTENER)
+async def observe_local_listener(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     # /proc walks are blocking file I/O: keep them off the event loop.
     return await asyncio.to_thread(_check, flow)

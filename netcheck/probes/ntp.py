@@ -17,10 +17,10 @@ import struct
 import time
 from typing import Any
 
-from netcheck import pacing, values
+from netcheck import pacing
 from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
-from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
+from netcheck.probes import ProbeContext, default_judge, register
 
 DEFAULT_MAX_OFFSET_S = 1.0
 NTP_VERSION = 4
@@ -50,17 +50,7 @@ def _judge(flow: Flow, observation: Observation) -> Status:
     return default_judge(flow, observation)
 
 
-@register(
-    "ntp",
-    transports=("udp",),
-    imports=("ntplib",),
-    summary="NTP client request: stratum, offset, delay, reference id, leap; warns when unsynchronised "
-            "or the clock is off",
-    options={"max_offset_s": OptionSpec((int, float), "largest acceptable |offset| in seconds (default 1.0)",
-                                        check=values.number(0, 86_400))},
-    judge=_judge,
-    on_timeout=Reason.NO_RESPONSE,
-)
+@register("ntp", judge=_judge)
 async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

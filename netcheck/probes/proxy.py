@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.streams import Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import printable
 from netcheck.probes.tcp import handshake
 
@@ -93,22 +93,7 @@ def site_proxy(ctx: ProbeContext) -> ProxySettings | Observation:
     return ProxySettings(url, credentials[0], credentials[1])
 
 
-@register(
-    "proxy",
-    transports=("tcp",),
-    imports=("netcheck.net.http",),
-    summary="HTTP proxy: TCP, a GET of each CRL URL through it, CONNECT to configured targets; "
-    "a refusal is proxy-denied with the proxy's status line",
-    options={
-        "user": OptionSpec(str, "proxy user name (Basic authentication)", check=values.proxy_user),
-        "password_env": OptionSpec(str, "environment variable holding the proxy password", secret_env=True),
-        "connect_targets": OptionSpec(list, "host:port targets to CONNECT through the proxy; a peer key "
-                                            "(e.g. console:443) stands for that peer's hosts",
-                                      check=values.list_of(values.host_port)),
-        "max_bytes": OptionSpec(int, "cap for each download through the proxy (default 10 MiB)",
-                                check=values.number(1, values.MAX_DOWNLOAD)),
-    },
-)
+@register("proxy")
 async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

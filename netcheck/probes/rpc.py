@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, StreamClosed, connect
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._dcerpc import (
     HEADER_LEN,
     PFC_LAST_FRAG,
@@ -40,17 +39,7 @@ MAX_ENDPOINT_PORTS = 4  # distinct registered TCP ports tested after a lookup
 REACHED = (Reason.OPEN, Reason.REFUSED)  # a reset still proves the path is open
 
 
-@register(
-    "rpc",
-    transports=("tcp",),
-    summary="DCE/RPC bind to the endpoint mapper (bind_ack passes); optional endpoint lookup and "
-    "dynamic-port sample",
-    options={
-        "lookup": OptionSpec(bool, "ask the endpoint mapper for registered TCP endpoints and test their ports"),
-        "dynamic_sample": OptionSpec(int, "also test this many ports of 1025-65535 with TCP handshakes",
-                                     check=values.number(0, values.MAX_SAMPLE)),
-    },
-)
+@register("rpc")
 async def observe_rpc(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     deadline = Deadline(ctx.timeout)

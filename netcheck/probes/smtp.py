@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck import values
+from netcheck.catalogue import DEFAULT_EHLO
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -27,7 +27,6 @@ from netcheck.probes._tls import (
     printable,
 )
 
-DEFAULT_EHLO = "netcheck.invalid"  # RFC 2606: says "test client", resolves nowhere
 MAX_LINE = 2048  # RFC 5321 allows 512 for reply lines; be lenient, but bounded
 MAX_REPLY_LINES = 100
 QUIT_WAIT_S = 1.0
@@ -60,19 +59,7 @@ class Reply:
         return f"{self.code} {self.lines[0]}" if self.lines else str(self.code)
 
 
-@register(
-    "smtp",
-    transports=("tcp",),
-    imports=("cryptography.x509", "netcheck.certs.facts"),
-    summary="SMTP greeting, EHLO extensions and STARTTLS certificate; never sends mail",
-    options={
-        "ehlo_name": OptionSpec(str, f"name given in EHLO (default {DEFAULT_EHLO}): an ASCII host name",
-                                check=values.host_name),
-        "starttls": OptionSpec(bool, "upgrade with STARTTLS when the server offers it (default true)"),
-        "require_starttls": OptionSpec(bool, "fail (tls-error) when the server does not offer STARTTLS"),
-        **TLS_OPTIONS,
-    },
-)
+@register("smtp")
 async def observe_smtp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

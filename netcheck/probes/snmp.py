@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck import values
+from netcheck.catalogue import SNMP_SECURITY_LEVELS as SECURITY_LEVELS
 from netcheck.egress import current as current_egress
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.sockets import elapsed_ms
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes.udp import exchange
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
@@ -37,7 +38,6 @@ PRIV_PROTOCOLS = {
     "AES": "USM_PRIV_CFB128_AES", "AES128": "USM_PRIV_CFB128_AES", "AES192": "USM_PRIV_CFB192_AES",
     "AES256": "USM_PRIV_CFB256_AES",
 }
-SECURITY_LEVELS = ("noAuthNoPriv", "authNoPriv", "authPriv")
 # pysnmp error indications that mean "the agent rejected these v3 credentials".
 AUTH_INDICATIONS = frozenset({
     "UnknownUserName", "WrongDigest", "AuthenticationFailure", "AuthenticationError", "DecryptionError",
@@ -70,29 +70,7 @@ class Credentials:
         return text
 
 
-@register(
-    "snmp",
-    transports=("udp",),
-    imports=("pysnmp.hlapi.v3arch.asyncio",),
-    summary="SNMP GET sysDescr.0 and sysUpTime.0 (v2c or v3); silence is no-response, v3 reports are auth-failed",
-    options={
-        "version": OptionSpec(str, 'SNMP version: "2c" (default) or "3"',
-                              check=values.one_of(("2c", "3", "v2c", "v3", "2"))),
-        "community_env": OptionSpec(str, "environment variable holding the v2c community", secret_env=True),
-        "user": OptionSpec(str, "SNMPv3 user name", check=values.printable_ascii),
-        "auth_protocol": OptionSpec(str, "SNMPv3 authentication: " + ", ".join(AUTH_PROTOCOLS),
-                                    check=values.one_of(tuple(AUTH_PROTOCOLS))),
-        "auth_key_env": OptionSpec(str, "environment variable holding the v3 authentication pass phrase",
-                                   secret_env=True),
-        "priv_protocol": OptionSpec(str, "SNMPv3 privacy: " + ", ".join(PRIV_PROTOCOLS),
-                                    check=values.one_of(tuple(PRIV_PROTOCOLS))),
-        "priv_key_env": OptionSpec(str, "environment variable holding the v3 privacy pass phrase", secret_env=True),
-        "security_level": OptionSpec(str, "SNMPv3 level: " + ", ".join(SECURITY_LEVELS)
-                                          + " (default: from the keys given)",
-                                    check=values.one_of(SECURITY_LEVELS, fold_case=False)),
-    },
-    on_timeout=Reason.NO_RESPONSE,
-)
+@register("snmp")
 async def observe_snmp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

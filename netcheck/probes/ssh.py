@@ -24,11 +24,7 @@ SUPPORTED_PROTOCOLS = ("2.0", "1.99")  # 1.99: SSH-2 with SSH-1 fallback
 CLIENT_IDENT = f"SSH-2.0-netcheck_{__version__}\r\n".encode("ascii")
 
 
-@register(
-    "ssh",
-    transports=("tcp",),
-    summary="SSH identification line (SSH-2.0-...): a port that answers anything else is protocol-error",
-)
+@register("ssh")
 async def observe_ssh(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

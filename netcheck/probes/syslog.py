@@ -18,9 +18,8 @@ from typing import Any
 from netcheck import __version__, values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, StreamClosed, connect
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -66,19 +65,7 @@ def octet_counted(payload: bytes) -> bytes:
     return str(len(payload)).encode("ascii") + b" " + payload
 
 
-@register(
-    "syslog",
-    transports=("udp", "tcp"),
-    imports=("cryptography.x509", "netcheck.certs.facts"),
-    summary="one labelled RFC 5424 test message with the run id: UDP unconfirmed (warn) unless ICMP refuses; "
-    "TCP/TLS when the site asks",
-    options={
-        "transport": OptionSpec(str, "udp or tcp (default: the flow's transport)", check=values.one_of(("udp", "tcp"))),
-        "tls": OptionSpec(bool, "syslog over TLS (RFC 5425; implies tcp; set the port, usually 6514, in ports:)"),
-        **TLS_OPTIONS,
-    },
-    on_timeout=Reason.UNCONFIRMED,
-)
+@register("syslog")
 async def observe_syslog(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

@@ -5,24 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from netcheck import values
 from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.sockets import connect_tcp_timed
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.probes import ProbeContext, register
 
 DEFAULT_SAMPLE = 8
 # Windows' own dynamic RPC range starts here; worth sampling whenever a range covers it.
 WINDOWS_DYNAMIC_START = 49152
 
 
-@register(
-    "tcp",
-    transports=("tcp",),
-    summary="TCP handshake: open, refused (RST), filtered (silence), prohibited or unreachable (ICMP)",
-    options={"sample": OptionSpec(int, "how many ports of a port range to try (default 8)",
-                                  check=values.number(1, values.MAX_SAMPLE))},
-    on_timeout=Reason.FILTERED,
-)
+@register("tcp")
 async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

@@ -7,7 +7,6 @@ from netcheck.model import Flow, Observation, PortRange, Reason
 from netcheck.net.streams import Deadline, connect
 from netcheck.probes import ProbeContext, register
 from netcheck.probes._tls import (
-    TLS_OPTIONS,
     TlsSession,
     certificate_observation,
     default_server_name,
@@ -16,14 +15,7 @@ from netcheck.probes._tls import (
 )
 
 
-@register(
-    "tls",
-    transports=("tcp",),
-    imports=("cryptography.x509", "netcheck.certs.facts"),
-    summary="TLS handshake: protocol, cipher, certificate chain; warns on self-signed, expired, "
-    "wrong-name or unexpected-issuer certificates",
-    options=TLS_OPTIONS,
-)
+@register("tls")
 async def observe_tls(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

@@ -15,12 +15,7 @@ from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
 from netcheck.probes import ProbeContext, register
 
 
-@register(
-    "udp",
-    transports=("udp",),
-    summary="UDP datagram: a reply passes; ICMP port unreachable is refused; silence is no-response",
-    on_timeout=Reason.NO_RESPONSE,
-)
+@register("udp")
 async def observe_udp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from netcheck.probes import OptionSpec, load_all
+from netcheck.catalogue import CATALOGUE, OptionSpec
 from netcheck.profiles import PEER_SETTINGS, STANDARD_PEERS, builtin_profiles, load_profile
 from netcheck.serialize import dumps
 from tests.render.sample import hostile_report, sample_report
@@ -174,7 +174,7 @@ def option_value(name: str, spec: OptionSpec, hostile: bool) -> st.SearchStrateg
 
 def _peer_options() -> dict[str, dict[str, OptionSpec]]:
     """peer -> the options a site file may set for it (those of the probes its flows use)."""
-    registry = load_all()
+    registry = CATALOGUE
     kinds: dict[str, set[str]] = {}
     for path in builtin_profiles().values():
         for flow in load_profile(str(path)).flows:
@@ -273,10 +273,10 @@ def _at(data: Any, path: tuple[Any, ...]) -> Any:
 
 @st.composite
 def profile_documents(draw: st.DrawFn, hostile_share: float = 0.15) -> dict[str, Any]:
-    """A profile of one to four flows of any registered probe kind, any standard peer, options from
-    the kind's table (valid or, with probability `hostile_share`, hostile), ports on loopback only
+    """A profile of one to four flows of any catalogue probe kind (on rows of its direction), any standard peer,
+    options from the kind's table (valid or, with probability `hostile_share`, hostile), ports on loopback only
     (the site that goes with it names 127.0.0.1 for every peer)."""
-    registry = {name: kind for name, kind in load_all().items() if kind.observe.__module__.startswith("netcheck.")}
+    registry = CATALOGUE
     flows = []
     for index in range(draw(st.integers(1, 4))):
         probe = draw(st.sampled_from(sorted(registry)))
@@ -286,7 +286,7 @@ def profile_documents(draw: st.DrawFn, hostile_share: float = 0.15) -> dict[str,
         options = {name: draw(option_value(name, spec, draw(st.floats(0, 1)) < hostile_share))
                    for name, spec in kind.options.items() if draw(st.booleans())}
         flows.append({"id": f"f{index}", "purpose": "fuzz", "protocol": probe.upper(), "transport": transport,
-                      "port": port, "direction": draw(st.sampled_from(["out", "out", "in"])),
+                      "port": port, "direction": "in" if kind.inbound else "out",
                       "peer": draw(st.sampled_from(STANDARD_PEERS)), "probe": probe,
                       "required": draw(st.booleans()), **({"options": options} if options else {})})
     return {"name": "fuzz profile", "role": "sensor", "flows": flows}

@@ -43,7 +43,7 @@ def profile(direction: str, role: str, peer: str) -> str:
     for flow_id, transport, port, _verdict in FLOWS:
         lines += [f"  - id: {flow_id}", "    purpose: two-sided lab flow", "    protocol: TEST",
                   f"    transport: {transport}", f"    port: {port}", f"    direction: {direction}",
-                  f"    peer: {peer}", f"    probe: {transport}"]
+                  f"    peer: {peer}", f"    probe: {'local-listener' if direction == 'in' else transport}"]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +145,7 @@ def test_a_wildcard_listener_answers_from_the_address_it_was_asked_on(topo: Topo
     secondary = min(SERVER_EXTRA_IPS.values())  # any secondary address of the server
     (tmp_path / "far.yaml").write_text(
         "name: wild\nrole: console\nflows:\n  - {id: ntp-serve, purpose: t, protocol: NTP, transport: udp, "
-        "port: 7301, direction: in, peer: sensors, probe: udp}\n")
+        "port: 7301, direction: in, peer: sensors, probe: local-listener}\n")
     (tmp_path / "near.yaml").write_text(
         "name: near\nrole: sensor\nflows:\n  - {id: ntp-ha, purpose: t, protocol: NTP, transport: udp, "
         "port: 7301, direction: out, peer: ha_console, probe: udp}\n")

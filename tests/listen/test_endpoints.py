@@ -28,7 +28,7 @@ def test_a_port_range_binds_the_sample_a_scan_probes(tmp_path: Path) -> None:
     profile_file = tmp_path / "p.yaml"
     profile_file.write_text(
         "name: p\nrole: console\nflows:\n  - {id: rpc, purpose: x, protocol: WMI, transport: tcp, "
-        "port: 1025-65535, direction: in, peer: sensors, probe: tcp}\n")
+        "port: 1025-65535, direction: in, peer: sensors, probe: local-listener}\n")
     plan = role_endpoints(load_profile(str(profile_file)), None)
     from netcheck.model import PortRange
     from netcheck.probes.tcp import DEFAULT_SAMPLE, sample_ports

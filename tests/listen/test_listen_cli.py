@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.listen import tokens
+from netcheck import tokens
 from tests.listen.helpers import REPO, free_port, unprivileged_python
 
 RUN = "0a0b0c0d0e0f1011"
@@ -24,7 +24,7 @@ def profile_yaml(flows: list[tuple[str, str, int]]) -> str:
     for flow_id, transport, port in flows:
         lines += [f"  - id: {flow_id}", "    purpose: listener test", "    protocol: TEST",
                   f"    transport: {transport}", f"    port: {port}", "    direction: in",
-                  "    peer: sensors", f"    probe: {transport}"]
+                  "    peer: sensors", "    probe: local-listener"]
     return "\n".join(lines) + "\n"
 
 

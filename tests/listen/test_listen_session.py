@@ -21,7 +21,7 @@ def profile_with_inbound(folder: Path, port: int) -> Path:
     profile.write_text(
         "name: listening\nrole: console\nflows:\n"
         f"  - {{id: in-tcp, purpose: p, protocol: TCP, transport: tcp, port: {port}, direction: in,"
-        " peer: sensors, probe: tcp}\n")
+        " peer: sensors, probe: local-listener}\n")
     return profile
 
 

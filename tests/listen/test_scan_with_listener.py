@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from netcheck import tokens
 from netcheck.cli import build_parser
 from netcheck.engine import Limits, scan
 from netcheck.errors import ConfigError, UsageError
-from netcheck.listen import tokens
 from netcheck.listen.receipt import join_receipt, load_receipt
 from netcheck.listen.scanning import ListenerChoice, listener_peers
 from netcheck.listen.server import Endpoint
@@ -155,9 +155,9 @@ def test_two_sided_run_through_the_cli(tmp_path: Path) -> None:
     (tmp_path / "far.yaml").write_text(
         "name: far\nrole: console\nflows:\n"
         f"  - {{id: tunnel, purpose: t, protocol: T, transport: tcp, port: {tcp}, direction: in, peer: sensors, "
-        "probe: tcp}\n"
+        "probe: local-listener}\n"
         f"  - {{id: ntp-serve, purpose: t, protocol: NTP, transport: udp, port: {udp}, direction: in, "
-        "peer: sensors, probe: udp}\n")
+        "peer: sensors, probe: local-listener}\n")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as black_hole:
         black_hole.bind(("127.0.0.1", 0))
         silent = black_hole.getsockname()[1]

@@ -9,7 +9,7 @@ import socket
 import time
 import tracemalloc
 
-from netcheck.listen import tokens
+from netcheck import tokens
 from netcheck.listen.server import Endpoint, ListenerLimits, RateLimiter
 from tests.listen.helpers import free_port, running, udp_exchange
 

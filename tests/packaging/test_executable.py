@@ -101,8 +101,10 @@ def test_listen_answers_a_scan_with_listener(executable: Path, work: Path) -> No
 
     def profile(role: str, direction: str, peer: str) -> str:
         lines = [f"name: {role}", f"role: {role}", "flows:"]
+        kind = {"in": "local-listener"}.get(direction)
         lines += [f"  - {{id: {fid}, purpose: t, protocol: T, transport: {transport}, port: {port}, "
-                  f"direction: {direction}, peer: {peer}, probe: {transport}}}" for fid, transport, port in flows]
+                  f"direction: {direction}, peer: {peer}, probe: {kind or transport}}}"
+                  for fid, transport, port in flows]
         return "\n".join(lines) + "\n"
 
     (work / "far.yaml").write_text(profile("console", "in", "sensors"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from netcheck import tokens
 from netcheck.errors import UsageError
-from netcheck.listen import tokens
 
 RUN = "0123456789abcdef"
 KEY = b"a shared key of 16+ chars"
