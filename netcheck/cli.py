@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Sequence
 from netcheck import __version__
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import NetcheckError, UsageError
+from netcheck.escape import terminal_text
 from netcheck.messages import say
-from netcheck.render.escape import terminal_text
 
 if TYPE_CHECKING:
     from netcheck.engine import ScanHook

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netcheck.render.escape import terminal_text
+from netcheck.escape import terminal_text
 
 if TYPE_CHECKING:
     from netcheck.model import Report

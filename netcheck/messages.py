@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from netcheck.render.escape import terminal_text
+from netcheck.escape import terminal_text
 
 
 def say(text: str, *, program: str = "netcheck") -> None:

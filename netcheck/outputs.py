@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netcheck.errors import UsageError
+from netcheck.escape import json_visible, terminal_text
 from netcheck.messages import say
-from netcheck.render.escape import json_visible, terminal_text
 
 if TYPE_CHECKING:
     from netcheck.model import Report

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from netcheck.escape import terminal_text
 from netcheck.model import Result, Status
-from netcheck.render.escape import terminal_text
 
 if TYPE_CHECKING:
     from rich.progress import ProgressColumn

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.render.escape import BIDI_CONTROLS
+from netcheck.escape import BIDI_CONTROLS
 from netcheck.serialize import dumps
 from tests.render.sample import sample_report
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from netcheck.argtypes import seconds, whole
 from netcheck.errors import UsageError
-from netcheck.render.escape import terminal_text
+from netcheck.escape import terminal_text
 
 EXIT_ACCEPT, EXIT_REFUSE, EXIT_UNUSABLE = 0, 1, 2
 

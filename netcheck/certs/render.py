@@ -15,7 +15,7 @@ from netcheck.certs.chain import label
 from netcheck.certs.facts import certificate_facts, san_dns, san_ip
 from netcheck.certs.findings import Finding, Severity
 from netcheck.certs.run import CertReport, SiteReport, appliance_verdict, site_verdicts, summary_counts
-from netcheck.render.escape import terminal_text
+from netcheck.escape import terminal_text
 from netcheck.serialize import appliance_to_dict, certificates_to_dict
 
 SCHEMA = "netcheck.cert/1"

@@ -58,7 +58,7 @@ def parse_entry(text: str) -> Endpoint:
 
 def _shown(text: str, limit: int = 80) -> str:
     """Text from a downloaded file, safe to quote in a one-line error on a terminal."""
-    from netcheck.render.escape import terminal_text
+    from netcheck.escape import terminal_text
 
     return terminal_text(text[:limit]) + ("..." if len(text) > limit else "")
 

@@ -70,9 +70,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import os
 
     from netcheck.errors import UsageError
+    from netcheck.escape import terminal_text
     from netcheck.listen.run import run_listener, summary_line
     from netcheck.messages import say
-    from netcheck.render.escape import terminal_text
 
     def show(line: str) -> None:
         print(terminal_text(line), file=sys.stdout, flush=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
+from netcheck.escape import csv_cell
 from netcheck.model import Report
 from netcheck.remediation import remediation
-from netcheck.render.escape import csv_cell
 from netcheck.render.terminal import path_text
 
 COLUMNS = ("site", "host", "profile", "started", "peer", "flow", "purpose", "protocol", "transport", "port",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from netcheck.escape import markdown_cell, terminal_text
 from netcheck.model import Report, Result, Status
-from netcheck.render.escape import markdown_cell, terminal_text
 from netcheck.render.views import STATUS_RANK, port_label
 
 Key = tuple[str, str, str, str]

@@ -11,9 +11,9 @@ import csv
 import io
 from dataclasses import dataclass
 
+from netcheck.escape import csv_cell, markdown_cell
 from netcheck.model import Direction, Report, Result
 from netcheck.remediation import destination_of, needs_firewall_rule, source_addresses
-from netcheck.render.escape import csv_cell, markdown_cell
 
 
 @dataclass(frozen=True)

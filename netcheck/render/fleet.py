@@ -12,9 +12,9 @@ import io
 import json
 from dataclasses import dataclass, field
 
+from netcheck.escape import csv_cell, markdown_cell, one_line
 from netcheck.model import Report, Result, Status
 from netcheck.remediation import remediation
-from netcheck.render.escape import csv_cell, markdown_cell, one_line
 from netcheck.render.views import port_label, worst
 
 FLEET_SCHEMA = "netcheck.fleet/1"

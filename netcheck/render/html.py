@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from netcheck.escape import json_visible, printable, visible_bidi
 from netcheck.model import REASON_TEXT, Report, Result, Status
 from netcheck.remediation import remediation
 from netcheck.render.certificates import CertSection, certificate_sections
-from netcheck.render.escape import json_visible, printable, visible_bidi
 from netcheck.render.firewall import FirewallRule, firewall_rules
 from netcheck.render.terminal import path_text, summary_line
 from netcheck.render.views import WORD, grouped_by_peer, latency_label, port_label

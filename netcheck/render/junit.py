@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from netcheck.escape import xml_text
 from netcheck.model import Report, Result, Status
 from netcheck.remediation import remediation
-from netcheck.render.escape import xml_text
 from netcheck.render.terminal import path_text
 from netcheck.render.views import duplicated_flow_ids, port_label
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from netcheck.escape import markdown_cell as cell
 from netcheck.model import Report
 from netcheck.remediation import remediation
 from netcheck.render.certificates import certificate_sections
-from netcheck.render.escape import markdown_cell as cell
 from netcheck.render.terminal import path_text, summary_line
 from netcheck.render.views import latency_label, port_label
 

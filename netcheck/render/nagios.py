@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import enum
 
+from netcheck.escape import terminal_text
 from netcheck.model import Report, Result, Status
-from netcheck.render.escape import terminal_text
 from netcheck.render.views import port_label
 
 SERVICE = "NETCHECK"

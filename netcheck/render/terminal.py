@@ -17,8 +17,8 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from netcheck.escape import terminal_text
 from netcheck.model import REASON_TEXT, Direction, Reason, Report, Result, Status
-from netcheck.render.escape import terminal_text
 from netcheck.render.views import STATUS_RANK, WORD, grouped_by_peer
 
 FULL, SUMMARY = "all", "summary"

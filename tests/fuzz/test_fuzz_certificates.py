@@ -181,7 +181,7 @@ def test_mutated_certificate_file(workdir: Path, case: tuple[str, bytes], output
     code, out, err, seconds = run_cert(args)
     if output == "json":
         assert_contract(code, out, err, seconds)
-    else:  # the terminal text's sanitising is netcheck.render.escape's job; here: no crash
+    else:  # the terminal text's sanitising is netcheck.escape's job; here: no crash
         assert_contract(code, "", err, seconds)
 
 

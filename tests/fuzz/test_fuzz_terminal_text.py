@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netcheck.errors import ConfigError
+from netcheck.escape import BIDI_CONTROLS, terminal_text
 from netcheck.outputs import json_stdout_text, stdout_text
 from netcheck.progress import counts_column
-from netcheck.render.escape import BIDI_CONTROLS, terminal_text
 
 RAW = re.compile(f"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029{BIDI_CONTROLS}]|\r(?!\n)")
 SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from netcheck.escape import csv_cell, markdown_cell
 from netcheck.model import Report
 from netcheck.render import FORMATS
 from netcheck.render.csv_report import render_csv
-from netcheck.render.escape import csv_cell, markdown_cell
 from netcheck.render.firewall import render_firewall_csv, render_firewall_markdown
 from netcheck.render.fleet import build_fleet, render_fleet_html, render_fleet_markdown
 from netcheck.render.html import render_html

@@ -1,4 +1,4 @@
-"""json_visible (netcheck/render/escape.py): every raw character a terminal or a page would obey
+"""json_visible (netcheck/escape.py): every raw character a terminal or a page would obey
 becomes a \\u escape, including DEL, the one such character plain ASCII text can hold."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from netcheck.render.escape import json_visible
+from netcheck.escape import json_visible
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
