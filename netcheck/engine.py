@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from netcheck import pacing
 from netcheck.egress import current as current_egress
+from netcheck.judges import Verdict, as_verdict, judge_run
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.probes import ProbeContext, ProbeKind, default_judge, load_all
 from netcheck.probes.local import observe_local_listener
@@ -301,7 +302,7 @@ class Engine:
             await asyncio.gather(*pending, return_exceptions=True)
         for hook in self.hooks:
             results = await hook.after(results, self.ctx)
-        return results
+        return judge_run(results)  # verdicts that depend on other flows (netcheck.judges)
 
     def _budget_files(self, flows: list[Flow]) -> None:
         budget, hard = open_file_budget()
@@ -402,16 +403,19 @@ class Engine:
             )
 
     @staticmethod
-    def _result(flow: Flow, address: str | None, observation: Observation, status: Status) -> Result:
+    def _result(flow: Flow, address: str | None, observation: Observation, judged: Status | Verdict) -> Result:
+        verdict = as_verdict(judged)
         return Result(
             flow=flow,
-            status=status,
+            status=verdict.status,
             reason=observation.reason,
             detail=observation.detail,
-            address=address,
+            address=address or observation.address,
             latency_ms=observation.latency_ms,
             evidence=dict(observation.evidence),
             category=observation.category,
+            expected=verdict.expected,
+            found=verdict.found,
         )
 
 

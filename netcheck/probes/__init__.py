@@ -14,6 +14,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
+from netcheck.judges import Verdict
 from netcheck.model import Flow, Observation, Reason, Status
 
 # Default verdict for each reason; a probe's judge may refine it (e.g. NTP offsets).
@@ -31,6 +32,7 @@ DEFAULT_STATUS: Mapping[Reason, Status] = {
     Reason.UNSYNCHRONISED: Status.WARN,
     Reason.CLOCK_OFFSET: Status.WARN,
     Reason.NOT_LISTENING: Status.WARN,
+    Reason.SATISFIED_ELSEWHERE: Status.SKIP,  # set by a run-level judge (netcheck.judges), never by a probe
     Reason.NOT_CONFIGURED: Status.SKIP,
     Reason.NOT_APPLICABLE: Status.SKIP,
     Reason.INTERNAL_ERROR: Status.ERROR,
@@ -70,7 +72,8 @@ class ProbeContext:
 
 # address is the resolved IP of flow.host, or None for flows that need none (inbound).
 ObserveFunc = Callable[[Flow, "str | None", ProbeContext], Awaitable[Observation]]
-JudgeFunc = Callable[[Flow, Observation], Status]
+# A judge returns a bare Status, or a Verdict that also names the rule applied and what was found.
+JudgeFunc = Callable[[Flow, Observation], "Status | Verdict"]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck import values
-from netcheck.model import Flow, Observation, PortRange, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
+from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._tls import (
     TLS_OPTIONS,
+    TlsFacts,
     TlsSession,
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
     printable,
 )
@@ -60,6 +63,27 @@ class Reply:
         return f"{self.code} {self.lines[0]}" if self.lines else str(self.code)
 
 
+@dataclass(frozen=True)
+class SmtpFacts(Facts):
+    """What the site may expect of an SMTP server without TLS: whether it offers STARTTLS."""
+
+    starttls_offered: bool
+    require_starttls: bool
+
+
+def judge_smtp(flow: Flow, observation: Observation) -> Status | Verdict:
+    """After STARTTLS the certificate is judged like the TLS probe's; without it, a site that
+    requires STARTTLS holds the server to offering it."""
+    facts = observation.facts
+    if isinstance(facts, TlsFacts):
+        return judge_certificate(flow, observation)
+    if isinstance(facts, SmtpFacts) and facts.require_starttls:
+        status = Status.PASS if facts.starttls_offered else Status.FAIL
+        return Verdict(status, "STARTTLS offered (require_starttls)",
+                       "STARTTLS offered" if facts.starttls_offered else "STARTTLS not offered")
+    return default_judge(flow, observation)
+
+
 @register(
     "smtp",
     transports=("tcp",),
@@ -72,6 +96,7 @@ class Reply:
         "require_starttls": OptionSpec(bool, "fail (tls-error) when the server does not offer STARTTLS"),
         **TLS_OPTIONS,
     },
+    judge=judge_smtp,
 )
 async def observe_smtp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
@@ -188,12 +213,15 @@ async def _session(channel: Channel, flow: Flow, talk: Conversation) -> Observat
     await _quit(channel, talk)
     if session is not None:
         checked = certificate_observation(session, expectation_for(flow), port, "STARTTLS", evidence)
-        return Observation(checked.reason, f"{summary}; {checked.detail}", checked.evidence, latency)
-    if flow.options.get("require_starttls") and not offers(offered, "STARTTLS"):
-        return Observation(Reason.TLS_ERROR, f"{summary}; STARTTLS is required but not offered", evidence, latency)
+        return Observation(checked.reason, f"{summary}; {checked.detail}", checked.evidence, latency,
+                           facts=checked.facts)
     offered_tls = offers(offered, "STARTTLS")
+    facts = SmtpFacts(offered_tls, flow.options.get("require_starttls") is True)
+    if facts.require_starttls and not offered_tls:
+        return Observation(Reason.TLS_ERROR, f"{summary}; STARTTLS is required but not offered", evidence, latency,
+                           facts=facts)
     note = "STARTTLS offered, not tried (starttls: false)" if offered_tls else "STARTTLS not offered"
-    return Observation(Reason.ANSWERED, f"{summary}; {note}", evidence, latency)
+    return Observation(Reason.ANSWERED, f"{summary}; {note}", evidence, latency, facts=facts)
 
 
 async def _quit(channel: Channel, talk: Conversation) -> None:

@@ -24,6 +24,7 @@ from netcheck.probes._tls import (
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
     printable,
 )
@@ -77,6 +78,7 @@ def octet_counted(payload: bytes) -> bytes:
         "tls": OptionSpec(bool, "syslog over TLS (RFC 5425; implies tcp; set the port, usually 6514, in ports:)"),
         **TLS_OPTIONS,
     },
+    judge=judge_certificate,
     on_timeout=Reason.UNCONFIRMED,
 )
 async def observe_syslog(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
@@ -139,7 +141,8 @@ async def _send_tcp(flow: Flow, address: str, port: int, payload: bytes, ctx: Pr
     sent = f"sent one octet-counted test message (run {ctx.run_id}); syslog acknowledges nothing"
     if session is not None:
         checked = certificate_observation(session, expectation_for(flow), port, label, evidence)
-        return Observation(checked.reason, f"{checked.detail}; {sent}", checked.evidence, checked.latency_ms)
+        return Observation(checked.reason, f"{checked.detail}; {sent}", checked.evidence, checked.latency_ms,
+                           facts=checked.facts)
     return Observation(Reason.OPEN, f"{label} {port}: connected and {sent}", evidence, channel.connect_ms)
 
 

@@ -11,6 +11,7 @@ from netcheck.probes._tls import (
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
 )
 from netcheck.probes._wire import Deadline, connect
@@ -23,6 +24,7 @@ from netcheck.probes._wire import Deadline, connect
     summary="TLS handshake: protocol, cipher, certificate chain; warns on self-signed, expired, "
     "wrong-name or unexpected-issuer certificates",
     options=TLS_OPTIONS,
+    judge=judge_certificate,
 )
 async def observe_tls(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
