@@ -22,8 +22,9 @@ from typing import Any
 from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
-from netcheck.model import Flow, Observation, PortRange, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.judges import Verdict, joined
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
+from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._net import connect_tcp, elapsed_ms
 
 ROOT_DSE_ATTRIBUTES = ("namingContexts", "defaultNamingContext", "supportedLDAPVersion", "vendorName",
@@ -321,7 +322,61 @@ def _name_in(cert: dict[str, Any], host: str) -> bool:
     return any(dns_name_matches(name, host) for name in names)
 
 
+@dataclass(frozen=True)
+class LdapFacts(Facts):
+    """What the site's LDAP expectations are held against.
+
+    bind_dn       the DN the site asks to bind as (None: anonymous RootDSE read only)
+    bind_result   what the server said to that bind ("success", "invalidCredentials: ...");
+                  None when no bind was tried
+    host          the planned host the certificate must name
+    certificate   the server certificate's subject (None: no TLS); certificate_problems what is wrong
+    """
+
+    bind_dn: str | None
+    bind_result: str | None
+    host: str
+    certificate: str | None = None
+    certificate_problems: tuple[str, ...] = ()
+
+
+def judge_ldap(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The site's bind DN must bind, and a TLS certificate must be valid for the planned host;
+    the status stays the reason's (auth-failed fails, certificate-warning warns)."""
+    facts = observation.facts
+    status = default_judge(flow, observation)
+    if not isinstance(facts, LdapFacts) or (facts.bind_dn is None and facts.certificate is None):
+        return status
+    expected, found = [], []
+    if facts.bind_dn is not None:
+        expected.append(f"simple bind as {facts.bind_dn} succeeds")
+        found.append(f"bind: {facts.bind_result}" if facts.bind_result else "bind not reached")
+    if facts.certificate is not None:
+        expected.append(f"certificate valid for {facts.host}, CA-issued, in its validity period")
+        found.append(f"certificate {facts.certificate}: " + (", ".join(facts.certificate_problems) or "valid"))
+    return Verdict(status, joined(expected), joined(found))
+
+
+def _ldap_facts(plan: Plan, session: Session) -> LdapFacts:
+    bind_result: str | None = None
+    if session.bind:
+        bind_result = f"{session.bind['result']} {session.bind['message']}".strip() or "answered"
+    elif session.failure and session.stage == "bind":
+        bind_result = session.failure[1]
+    subject = problems = None
+    if session.certificate:
+        subject = str(session.certificate.get("subject", "?"))
+        problems = tuple(certificate_problems(session.certificate, plan.host, datetime.now(UTC)))
+    return LdapFacts(plan.bind_dn, bind_result, plan.host, subject, problems or ())
+
+
 def _observation(flow: Flow, plan: Plan, session: Session, handshake_ms: float) -> Observation:
+    observation = _read_session(flow, plan, session, handshake_ms)
+    return Observation(observation.reason, observation.detail, observation.evidence, observation.latency_ms,
+                       facts=_ldap_facts(plan, session))
+
+
+def _read_session(flow: Flow, plan: Plan, session: Session, handshake_ms: float) -> Observation:
     evidence: dict[str, Any] = {"handshake_ms": handshake_ms}
     if session.tls:
         evidence["tls"] = session.tls
@@ -361,6 +416,7 @@ register(
     summary="LDAP: reads the RootDSE (naming contexts, versions, vendor); optional simple bind and StartTLS",
     options={**COMMON_OPTIONS,
              "starttls": OptionSpec(bool, "upgrade with StartTLS before reading and binding (default false)")},
+    judge=judge_ldap,
 )(observe_ldap)
 
 register(
@@ -369,4 +425,5 @@ register(
     imports=LDAP_IMPORTS,
     summary="LDAPS: TLS handshake (certificate facts), then the RootDSE and an optional simple bind",
     options=COMMON_OPTIONS,
+    judge=judge_ldap,
 )(observe_ldap)
