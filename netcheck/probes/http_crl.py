@@ -12,11 +12,13 @@ need not resolve on this side at all.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from netcheck import values
+from netcheck.addresses import is_ip
 from netcheck.model import Flow, Observation, Reason
 from netcheck.probes import OptionSpec, ProbeContext, register
 from netcheck.probes._tls import printable
@@ -68,10 +70,18 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
         result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
     latency = result.first_byte_ms
+    # The engine does not resolve URL peers: the address is the CRL server's, when this side
+    # reached it directly or named it by address (through a proxy, the proxy's is not the CRL's).
+    address = None if proxy is not None else result.address or _literal_host(url)
     if not result.ok:
         assert result.error is not None
-        return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency)
-    return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
+        return Observation(result.error, f"CRL {url}: {result.detail}", evidence, latency, address=address)
+    return replace(judge_crl(url, result.body, result.header("content-type"), evidence, latency), address=address)
+
+
+def _literal_host(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    return host if is_ip(host) else None
 
 
 def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
