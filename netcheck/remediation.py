@@ -35,10 +35,20 @@ UNCONFIRMED_REASONS = frozenset({Reason.UNCONFIRMED, Reason.NO_RESPONSE, Reason.
 
 
 def needs_firewall_rule(result: Result) -> bool:
-    """A failed flow whose path was not proven open, or a flow whose arrival is unconfirmed."""
+    """A failed flow whose path was not proven open, or a flow whose arrival is unconfirmed.
+
+    A refusal keeps its rule in the request although its fix is the service: a firewall may
+    send the reset on the host's behalf (remediation() says so)."""
     if result.reason in UNCONFIRMED_REASONS and result.status in (Status.FAIL, Status.WARN):
         return True
+    if result.reason is Reason.DNS_UNREACHABLE:  # the path to the DNS server, not to this destination
+        return False
     return result.status is Status.FAIL and result.reason not in SERVICE_REASONS
+
+
+def _refused_on_the_way(result: Result) -> bool:
+    sender = icmp_sender(result.evidence)
+    return bool(sender and sender != result.address)
 
 
 def _usable(address: str) -> bool:
@@ -203,7 +213,7 @@ def remediation(result: Result, info: RunInfo) -> str | None:
         who = "it" if where else sender or "a firewall"
         return f"{rule}{where}; {who} answered ICMP administratively prohibited"
     if reason is Reason.REFUSED:
-        if sender and sender != result.address:
+        if _refused_on_the_way(result):
             return f"{rule}{where}; it rejected the packets ({_icmp_text(result.evidence) or 'ICMP error'})"
         how = "ICMP port unreachable" if udp else "a TCP reset"
         return (f"start {service} or correct the port in the site file; the host answered with {how}, "
@@ -260,7 +270,8 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
                             f"the service refused the credentials",
         Reason.HTTP_ERROR: f"fix {url} on the web server {destination} port {flow.port}: it answered with an "
                            f"error status",
-        Reason.PROXY_DENIED: f"allow this host to reach {host} through the proxy: the proxy refused the request",
+        Reason.PROXY_DENIED: f"change the proxy's policy so it relays this host's requests to {host}: "
+                             f"the proxy refused the request",
         Reason.PROXY_AUTH_REQUIRED: "set the proxy user and password_env in the site's proxy settings: the proxy "
                                     "demands authentication",
         Reason.PROXY_AUTH_UNSUPPORTED: "let the appliance through the proxy with Basic authentication or none: "
