@@ -12,15 +12,16 @@ need not resolve on this side at all.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from netcheck import values
 from netcheck.addresses import is_ip
-from netcheck.model import Flow, Observation, Reason
-from netcheck.probes import OptionSpec, ProbeContext, register
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, Observation, Reason, Status
+from netcheck.probes import OptionSpec, ProbeContext, default_judge, register
 from netcheck.probes._tls import printable
 from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
 
@@ -28,6 +29,26 @@ if TYPE_CHECKING:
     from netcheck.httpfetch import Proxy
 
 DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to cancel
+
+
+@dataclass(frozen=True)
+class CrlFacts(Facts):
+    """A downloaded CRL: its issuer, its nextUpdate (None: the CRL names none), and whether
+    that has passed at the time of the judgement."""
+
+    issuer: str
+    next_update: str | None
+    stale: bool
+
+
+def judge_http_crl(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The appliance needs a current CRL: nextUpdate still ahead. Other reasons decide alone."""
+    status = default_judge(flow, observation)
+    facts = observation.facts
+    if not isinstance(facts, CrlFacts):
+        return status
+    found = f"nextUpdate {facts.next_update}" if facts.next_update else "no nextUpdate"
+    return Verdict(status, "a current CRL (nextUpdate not passed)", f"{found}, issuer {facts.issuer}")
 
 
 @register(
@@ -41,6 +62,7 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
         "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)",
                                 check=values.number(1, values.MAX_DOWNLOAD)),
     },
+    judge=judge_http_crl,
     resolve=False,
 )
 async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
@@ -114,6 +136,10 @@ def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[st
     summary = (f"CRL {url}: issuer {facts['issuer']}, {facts['revoked_count']} entries, "
                f"thisUpdate {facts['this_update']}, nextUpdate {facts['next_update'] or 'none'}")
     next_update = crl.next_update_utc
-    if next_update is not None and next_update < now:
-        return Observation(Reason.STALE, f"{summary}: stale since {next_update:%Y-%m-%d %H:%M} UTC", evidence, latency)
-    return Observation(Reason.ANSWERED, summary, evidence, latency)
+    typed = CrlFacts(str(facts["issuer"]), f"{next_update:%Y-%m-%d %H:%M} UTC" if next_update else None,
+                     next_update is not None and next_update < now)
+    if typed.stale:
+        return Observation(Reason.STALE, f"{summary}: stale since {typed.next_update}", evidence, latency,
+                           facts=typed)
+    return Observation(Reason.ANSWERED, summary, evidence, latency, facts=typed)
+

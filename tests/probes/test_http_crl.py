@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from netcheck.model import Observation, Reason
-from netcheck.probes import ProbeContext
+from netcheck.judges import Verdict, as_verdict
+from netcheck.model import Observation, Reason, Status
+from netcheck.probes import ProbeContext, get
 from netcheck.probes.http_crl import judge_crl, observe_http_crl
 from tests.conftest import make_flow
 from tests.probes.hostile import (
@@ -67,6 +68,15 @@ def test_current_crl_in_der_or_pem(encoding: Encoding) -> None:
 def test_stale_crl_warns() -> None:
     observation = judge_crl("http://x/ca.crl", STALE.public_bytes(Encoding.DER), None, {}, None)
     assert observation.reason is Reason.STALE and "stale since" in observation.detail
+
+
+@pytest.mark.parametrize(("crl", "status"), [(GOOD, Status.PASS), (STALE, Status.WARN)])
+def test_the_judge_names_the_rule_and_the_next_update(crl: Any, status: Status) -> None:
+    observation = judge_crl("http://x/ca.crl", crl.public_bytes(Encoding.DER), None, {}, None)
+    verdict = as_verdict(get("http-crl").judge(crl_flow("http://x/ca.crl"), observation))
+    next_update = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
+    assert verdict == Verdict(status, "a current CRL (nextUpdate not passed)",
+                              f"nextUpdate {next_update}, issuer CN=CRL Test CA")
 
 
 @pytest.mark.parametrize("body", [b"<html>Not here</html>", b"", b"0\x82\x01\x00garbage",
