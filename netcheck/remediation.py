@@ -9,6 +9,8 @@ Evidence read here (all optional):
                               router that answered before the flow died, else the last of
                               raw["hops"] a router answered; raw["icmp"]["sender"]
   evidence["errno"]           EPERM/EACCES: this host's own firewall refused the packet
+  evidence["satisfied_through"]["proxy"]  the proxy a run-level judge found the need met through
+  result.expected / found     a judge's rule and finding, quoted after a service fix
 """
 
 from __future__ import annotations
@@ -187,8 +189,10 @@ def remediation(result: Result, info: RunInfo) -> str | None:
         return None
     if result.reason is Reason.SATISFIED_ELSEWHERE:
         # Nothing is needed; the direct rule only if the appliance should stop depending on the other way.
-        return (f"none needed: {result.detail.split(' (direct download', 1)[0]}; only to fetch it directly "
-                f"as well: {_rule(result, info)}")
+        through = result.evidence.get("satisfied_through")
+        proxy = through.get("proxy") if isinstance(through, Mapping) else None
+        how = f"satisfied through the proxy {proxy}" if proxy else "satisfied by another flow of this run"
+        return f"none needed: {how}; only to fetch it directly as well: {_rule(result, info)}"
     if result.category:  # a cloud flow: the fix the sensor's own troubleshooting category calls for
         from netcheck.cloud.categories import fix_for
 

@@ -113,7 +113,8 @@ def test_satisfied_elsewhere_asks_for_nothing_and_names_the_direct_rule_by_addre
     crl = flow("crl", "crl", "http://203.0.113.80/crl/lab-ca.crl", "HTTP", "tcp", 80, "CRL")
     outcome = result(crl, Status.SKIP, Reason.SATISFIED_ELSEWHERE,
                      "satisfied through the proxy 203.0.113.30:3128 — the appliance fetches its CRL that way "
-                     "(direct download: filtered: no answer)", address="203.0.113.80")
+                     "(direct download: filtered: no answer)", address="203.0.113.80",
+                     evidence={"satisfied_through": {"proxy": "203.0.113.30:3128"}})
     text = remediation(outcome, INFO) or ""
     assert text.startswith("none needed: satisfied through the proxy 203.0.113.30:3128"), text
     assert "allow TCP 80 from 198.51.100.10 to 203.0.113.80" in text and "://" not in text
