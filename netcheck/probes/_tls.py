@@ -450,8 +450,24 @@ def judge_certificate(flow: Flow, observation: Observation) -> Status | Verdict:
     facts = observation.facts
     if not isinstance(facts, TlsFacts) or observation.reason not in CERTIFICATE_REASONS:
         return default_judge(flow, observation)
+    expected, found = certificate_rule(facts)
+    # the extra TLS checks of some probes (smtp's require_starttls, ...) may warn on their own
+    status = Status.PASS if certificate_ok(facts) and observation.reason is Reason.ANSWERED else Status.WARN
+    return Verdict(status, expected, found)
+
+
+def certificate_ok(facts: TlsFacts) -> bool:
+    """Whether the chain meets every expectation the site set and the basic rules."""
+    return (facts.unreadable is None and facts.issuer_matches is not False
+            and all(match for _, match in facts.name_matches)
+            and facts.chain_verified is not False and not (facts.ca_file and facts.chain_verified is None)
+            and not facts.expired and not facts.self_signed)
+
+
+def certificate_rule(facts: TlsFacts) -> tuple[str | None, str | None]:
+    """The certificate expectations in words, and what the chain showed against each."""
     if facts.unreadable:
-        return Verdict(Status.WARN, "a readable certificate", facts.unreadable)
+        return "a readable certificate", facts.unreadable
     expected = [f"issuer {facts.expected_issuer}"] if facts.expected_issuer else []
     found = [f"issuer {facts.issuer}"] if facts.expected_issuer else []
     if facts.name_matches:
@@ -464,9 +480,4 @@ def judge_certificate(flow: Flow, observation: Observation) -> Status | Verdict:
     expected.append("within its validity period, not self-signed")
     found.append(joined([*facts.expired, "self-signed" if facts.self_signed else ""])
                  or f"valid until {facts.not_after}, CA-issued")
-    ok = (facts.issuer_matches is not False and all(match for _, match in facts.name_matches)
-          and facts.chain_verified is not False and not (facts.ca_file and facts.chain_verified is None)
-          and not facts.expired and not facts.self_signed)
-    # the extra TLS checks of some probes (smtp's require_starttls, ...) may warn on their own
-    status = Status.PASS if ok and observation.reason is Reason.ANSWERED else Status.WARN
-    return Verdict(status, joined(expected), joined(found))
+    return joined(expected), joined(found)
