@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,8 @@ SERVICE_REASONS = frozenset({
     Reason.PROXY_AUTH_REQUIRED, Reason.PROXY_AUTH_UNSUPPORTED,
     Reason.NOT_A_CRL, Reason.STALE, Reason.UNSYNCHRONISED, Reason.CLOCK_OFFSET, Reason.TOO_LARGE,
 })
+# A setting as details name it: settings.snmp.community_env
+SETTING_IN_TEXT = re.compile(r"\bsettings\.[a-z_]+\.[a-z_]+\b")
 # Sent, but arrival cannot be known from this side: the rule must be confirmed.
 UNCONFIRMED_REASONS = frozenset({Reason.UNCONFIRMED, Reason.NO_RESPONSE, Reason.BLOCKED})
 
@@ -109,10 +112,18 @@ def host_of(host: str) -> str:
 
 
 def _settings_named(result: Result) -> list[str]:
-    """The site-file settings the flow was run with that the fix should point at
-    (credentials and identities, never their values)."""
+    """The site-file settings the fix should point at: those the detail names, then the
+    credentials and identities the flow ran with (their names, never their values)."""
     keys = ("user", "bind_dn", "password_env", "community_env", "auth_key_env", "priv_key_env")
-    return [f"settings.{result.flow.peer}.{key}" for key in keys if result.flow.options.get(key)]
+    named = SETTING_IN_TEXT.findall(result.detail)
+    named += [f"settings.{result.flow.peer}.{key}" for key in keys if result.flow.options.get(key)]
+    return list(dict.fromkeys(named))
+
+
+def _with_proxy_credentials(result: Result) -> str:
+    """The settings a proxy's 407 asks for: what the detail names, and the proxy's user and password."""
+    named = [*_settings_named(result), "settings.proxy.user", "settings.proxy.password_env"]
+    return ", ".join(dict.fromkeys(named))
 
 
 def _rule_found(result: Result) -> str:
@@ -276,8 +287,8 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
                            f"error status",
         Reason.PROXY_DENIED: f"change the proxy's policy so it relays this host's requests to {host}: "
                              f"the proxy refused the request",
-        Reason.PROXY_AUTH_REQUIRED: "set the proxy user and password_env in the site's proxy settings: the proxy "
-                                    "demands authentication",
+        Reason.PROXY_AUTH_REQUIRED: f"set {_with_proxy_credentials(result)} in the site file: the proxy demands "
+                                    f"authentication",
         Reason.PROXY_AUTH_UNSUPPORTED: "let the appliance through the proxy with Basic authentication or none: "
                                        "it cannot do NTLM or Negotiate",
         Reason.DNS_UNREACHABLE: f"make the DNS server reachable from this host (UDP and TCP 53) for '{host}'",

@@ -25,6 +25,8 @@ OTHER_STATUSES: dict[Reason, set[Status]] = {
 REACHED = {Reason.OPEN, Reason.ANSWERED, Reason.CONFIRMED, Reason.LISTENING, Reason.REACHABLE}
 # Reasons where the host itself answered that nothing listens: the fix is the service, not a rule.
 NOTHING_LISTENS = {Reason.REFUSED, Reason.NOT_LISTENING}
+# The fix is a change to the site file's settings.
+SETTINGS_REASONS = {Reason.NOT_CONFIGURED, Reason.AUTH_FAILED, Reason.PROXY_AUTH_REQUIRED}
 # The CRL's file is at fault, not the path: these name its URL (with the server's address and port).
 CONTENT_REASONS = {Reason.NOT_A_CRL, Reason.STALE, Reason.HTTP_ERROR}
 
@@ -88,8 +90,8 @@ def test_the_fix_agrees_with_the_result(reason: Reason, status: Status, planned:
         assert "allow " in text or "route" in text or "resolvable" in text, text
     if reason is Reason.REFUSED and not text.startswith("allow "):
         assert "unless a firewall answers on its behalf" in text, text
-    # a skip for a missing setting of a named peer repeats the setting its detail names
-    if reason is Reason.NOT_CONFIGURED and planned.host:
+    # a fix about settings names the setting the detail names
+    if reason in SETTINGS_REASONS and planned.host:
         assert f"settings.{planned.peer}.user" in text, text
 
 
