@@ -171,7 +171,7 @@ def _rule(result: Result, info: RunInfo) -> str:
         here = " / ".join(source_addresses(info)) or info.host_name
         return f"allow {what} from the {flow.peer} host(s) to this host ({here})"
     destination = destination_of(result)
-    sources = " / ".join(source_addresses(info, result.address)) or info.host_name
+    sources = " / ".join(source_addresses(info, destination)) or info.host_name
     return f"allow {what} from {sources} to {destination}"
 
 

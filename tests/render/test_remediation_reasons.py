@@ -11,9 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from netcheck.model import Direction, Flow, Reason, Result, Status
+from netcheck.model import Direction, Flow, Reason, Report, Result, Status
 from netcheck.probes import DEFAULT_STATUS
 from netcheck.remediation import needs_firewall_rule, remediation
+from netcheck.render.firewall import firewall_rules
+from netcheck.render.firewall_rules import render_vendor
 from tests.render.sample import INFO, flow, result
 
 # Statuses a probe's own judge gives besides the default (probes/ntp.py, dns.py, the run-level judge, ...).
@@ -121,3 +123,18 @@ def test_satisfied_elsewhere_asks_for_nothing_and_names_the_direct_rule_by_addre
     assert text.startswith("none needed: satisfied through the proxy 203.0.113.30:3128"), text
     assert "allow TCP 80 from 198.51.100.10 to 203.0.113.80" in text and "://" not in text
     assert not needs_firewall_rule(outcome)
+
+
+@pytest.mark.parametrize("address", [None, "203.0.113.80"])
+def test_the_firewall_request_names_a_crl_urls_address_and_port(address: str | None) -> None:
+    # Given a CRL flow dropped on the way (with or without the address the probe connected to)
+    crl = flow("crl", "crl", "http://203.0.113.80:8080/crl/lab-ca.crl", "HTTP", "tcp", 8080, "CRL")
+    outcome = Result(flow=crl, status=Status.FAIL, reason=Reason.FILTERED, detail="no answer", address=address)
+    # Then the fix and the change request name the server's address and the URL's port, never the URL
+    assert remediation(outcome, INFO) == ("allow TCP 8080 from 198.51.100.10 to 203.0.113.80; "
+                                          "the handshake got no answer")
+    rules = firewall_rules(Report.build(INFO, [outcome]))
+    assert [(r.source, r.destination, r.transport, r.port) for r in rules] == [
+        ("198.51.100.10", "203.0.113.80", "TCP", "8080")]
+    for vendor in ("nftables", "iptables"):
+        assert "://" not in render_vendor(Report.build(INFO, [outcome]), vendor)
