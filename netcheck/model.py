@@ -9,7 +9,10 @@ from __future__ import annotations
 import collections
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from netcheck.certs.verdicts import CertificateVerdicts
 
 
 class Status(str, enum.Enum):
@@ -101,7 +104,7 @@ REASON_TEXT: Mapping[Reason, str] = {
                                    "cannot do (Basic only)",
     Reason.DNS_UNREACHABLE: "no DNS server of the site answered at all",
     Reason.NOT_A_CRL: "the download is not a certificate revocation list",
-    Reason.STALE: "the CRL's nextUpdate is in the past",
+    Reason.STALE: "the CRL is out of date: its nextUpdate is in the past (or its thisUpdate in the future)",
     Reason.UNSYNCHRONISED: "the NTP server is unsynchronised (stratum 16 or leap alarm)",
     Reason.CLOCK_OFFSET: "the NTP server's time differs from this host's by more than the threshold",
     Reason.TOO_LARGE: "the answer exceeded netcheck's size cap",
@@ -256,16 +259,16 @@ def result_sort_key(result: Result) -> tuple[str, str, str, str]:
 class Report:
     """A finished scan: metadata plus results in a deterministic order.
 
-    certificates  the site's certificate verdicts (netcheck.cert/1 JSON, site mode) when the
-                  site file lists appliance certificates, else None
+    certificates  the site's certificate verdicts (netcheck.certs.verdicts) when the site file
+                  lists appliance certificates, else None
     """
 
     info: RunInfo
     results: tuple[Result, ...]
-    certificates: Mapping[str, Any] | None = None
+    certificates: CertificateVerdicts | None = None
 
     @staticmethod
-    def build(info: RunInfo, results: list[Result], certificates: Mapping[str, Any] | None = None) -> "Report":
+    def build(info: RunInfo, results: list[Result], certificates: CertificateVerdicts | None = None) -> "Report":
         return Report(info=info, results=tuple(sorted(results, key=result_sort_key)), certificates=certificates)
 
     def counts(self) -> dict[str, int]:
@@ -282,7 +285,7 @@ class Report:
         required = [r for r in self.results if r.flow.required]
         if any(r.status is Status.FAIL or (strict and r.status is Status.WARN) for r in required):
             return Status.FAIL
-        if self.certificates is not None and self.certificates.get("ok") is False:
+        if self.certificates is not None and not self.certificates.ok:
             return Status.FAIL  # the appliance would refuse a certificate
         if any(r.status is Status.ERROR for r in self.results):
             return Status.ERROR

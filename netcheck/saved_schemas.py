@@ -96,13 +96,7 @@ def report_schema() -> dict[str, Any]:
         "run": run,
         "summary": _object({"counts": counts, "verdict": {"enum": ["pass", "fail", "error"]}}),
         "results": {"type": "array", "items": {"$ref": "#/$defs/result"}},
-        "certificates": {
-            "type": "object",
-            "description": "the site's certificate verdicts (netcheck.cert/1, site mode) when the site file lists "
-                           "appliance certificates",
-            "required": ["schema", "ok"],
-            "properties": {"schema": {"const": "netcheck.cert/1"}, "ok": {"type": "boolean"}},
-        },
+        "certificates": {"$ref": "#/$defs/certificates"},
     }, optional=("certificates",))
     return {
         "$schema": DRAFT,
@@ -119,7 +113,54 @@ def report_schema() -> dict[str, Any]:
                  "description": "an inclusive range such as 1025-65535"},
             ]},
             "result": _result(),
+            **_certificates(),
         },
+    }
+
+
+def _certificates() -> dict[str, Any]:
+    """netcheck.cert/1 in site mode, as netcheck/serialize.py writes Report.certificates."""
+    maybe_text = {"type": ["string", "null"]}
+    facts = {"type": "object", "description": "facts of one certificate (subject, issuer, validity, key, ...)"}
+    counts = _object({"error": COUNT, "warning": COUNT, "info": COUNT})
+    findings = {"type": "array", "items": {"$ref": "#/$defs/certificate_finding"}}
+    texts = {"type": "array", "items": TEXT}
+    appliance = _object({
+        "name": maybe_text,
+        "ok": {"type": "boolean", "description": "the appliance would accept this certificate"},
+        "inputs": _object({"crt": TEXT, "key": maybe_text, "chain": maybe_text, "root": maybe_text,
+                           "passphrase_given": {"type": "boolean"}, "hosts": texts}),
+        "validation": {"type": "boolean", "description": "certificate validation was on"},
+        "proxy": {**maybe_text, "description": "the proxy the CRLs were fetched through"},
+        "error": {**maybe_text, "description": "why the files could not be used at all"},
+        "certificate": {"type": ["object", "null"], "description": "facts of the leaf certificate"},
+        "chain": {"type": "array", "items": facts},
+        "path": {**texts, "description": "subjects from the leaf to the last issuer found"},
+        "crl": {"type": "array", "items": {"type": "object"},
+                "description": "per CRL distribution point: url, download, crl facts, usable"},
+        "findings": findings,
+        "passed": {**texts, "description": "the checks that found nothing"},
+        "counts": counts,
+    })
+    return {
+        "certificates": _object({
+            "schema": {"const": "netcheck.cert/1"},
+            "mode": {"const": "site"},
+            "site": TEXT,
+            "ok": {"type": "boolean", "description": "every certificate would be accepted"},
+            "appliances": {"type": "array", "items": appliance},
+            "findings": {**findings, "description": "across the site (shared certificates or keys)"},
+            "counts": counts,
+        }, description="the site's certificate verdicts when the site file lists appliance certificates"),
+        "certificate_finding": _object({
+            "code": TEXT,
+            "severity": {"enum": ["error", "warning", "info"]},
+            "message": TEXT,
+            "appliance_message": {**maybe_text, "description": "the appliance's own words"},
+            "fix": maybe_text,
+            "subject": maybe_text,
+            "downgraded": {"type": "boolean", "description": "an error reported as a warning (validation off)"},
+        }),
     }
 
 

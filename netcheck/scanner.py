@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from netcheck import __version__
+from netcheck.certs.downloads import CrlDownloads
 from netcheck.egress import DEFAULT as DEFAULT_EGRESS
 from netcheck.egress import Egress, using
 from netcheck.engine import Limits, Observer, ScanHook
 from netcheck.engine import scan as probe_flows
 from netcheck.errors import UsageError
 from netcheck.hostinfo import host_name, local_addresses
-from netcheck.model import Flow, Reason, Report, Result, RunInfo, Status
+from netcheck.model import Flow, Observation, Reason, Report, Result, RunInfo, Status
 from netcheck.plan import plan
 from netcheck.probes import ProbeContext
 from netcheck.profiles import Profile, Site, data_dir, load_profile, load_site
@@ -34,6 +35,7 @@ from netcheck.timeutil import utc_now_iso
 
 if TYPE_CHECKING:
     from netcheck.certs.run import CheckInput
+    from netcheck.certs.verdicts import CertificateVerdicts
     from netcheck.httpfetch import Proxy
 
 # The site scanned when none is given: every peer on 127.0.0.1.
@@ -90,24 +92,34 @@ def with_crl_urls(site: Site, urls: Sequence[str]) -> Site:
     return replace(site, peers={**site.peers, "crl": merged})
 
 
-def _certificate_proxy(site: Site) -> Proxy | None:
-    """The proxy the certificate check downloads CRLs through: the site's, when settings.crl.via_proxy."""
+def _certificate_proxy(site: Site, ctx: ProbeContext) -> Proxy | None:
+    """The proxy the certificate check downloads CRLs through: the site's, when settings.crl.via_proxy,
+    with the credentials of settings.proxy: the very proxy of the via_proxy http-crl flows, so both
+    share one download of each CRL (netcheck.certs.downloads)."""
     proxies = site.peers.get("proxy", ())
     if not (site.settings.get("crl", {}).get("via_proxy") and proxies):
         return None
+    from netcheck.probes.http_crl import crl_proxy
+
+    proxy = crl_proxy(ctx)
+    if not isinstance(proxy, Observation):
+        return proxy
+    # The proxy's credentials are unusable (the flows say why): the check still goes through the proxy.
     from netcheck.httpfetch import parse_proxy
 
     return parse_proxy(proxies[0])
 
 
-async def _check_certificates(site: Site, certificates: SiteCertificates, timeout: float) -> dict[str, Any]:
-    from netcheck.certs.render import site_json
-    from netcheck.certs.run import check_site_async
+async def _check_certificates(site: Site, certificates: SiteCertificates, ctx: ProbeContext
+                              ) -> CertificateVerdicts:
+    from netcheck.certs.run import check_site_async, site_verdicts
+    from netcheck.probes.http_crl import crl_fetch_timeout
 
-    # In this event loop, beside the probes: the CRL downloads overlap the scan.
-    result = await check_site_async(site.name, certificates.inputs, proxy=_certificate_proxy(site),
-                                    crl_timeout=timeout)
-    return site_json(result)
+    # In this event loop, beside the probes, through the run's shared CRL downloads: a CRL the
+    # http-crl flows fetch is not fetched again (the scan's one GET per URL and path).
+    result = await check_site_async(site.name, certificates.inputs, proxy=_certificate_proxy(site, ctx),
+                                    crl_timeout=crl_fetch_timeout(ctx), downloads=ctx.crl_downloads)
+    return site_verdicts(result)
 
 
 # Signals that stop a scan early but keep what it measured (the CLI exits with 128 + the number).
@@ -157,7 +169,7 @@ def interrupted_results(flows: Sequence[Flow], finished: Sequence[Result], signa
 @dataclass
 class _Outcome:
     results: list[Result]
-    certificates: dict[str, Any] | None
+    certificates: CertificateVerdicts | None
     stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended the scan
 
 
@@ -169,7 +181,7 @@ async def _run(flows: list[Flow], ctx: ProbeContext, options: ScanOptions, obser
     collector = Collector(observer)
     before = asyncio.all_tasks()
     probing = asyncio.ensure_future(probe_flows(flows, ctx, options.limits, collector, hooks))
-    checking = (asyncio.ensure_future(_check_certificates(site, certificates, options.limits.timeout))
+    checking = (asyncio.ensure_future(_check_certificates(site, certificates, ctx))
                 if certificates is not None else None)
     tasks = [task for task in (probing, checking) if task is not None]
     stopped: list[signal.Signals] = []
@@ -245,11 +257,15 @@ async def run_scan_async(profile: Profile, site: Site, options: ScanOptions, *, 
         site = with_crl_urls(site, certificates.crl_urls)
     flows = plan(profile, site)
     run_id = secrets.token_hex(8)
+    downloads = CrlDownloads()  # one GET per CRL URL and path, for the http-crl flows and the certificates
     ctx = ProbeContext(timeout=options.limits.timeout, run_id=run_id, udp_tries=options.udp_tries, env=env,
-                       settings={"peers": site.peers, "site": site})
+                       settings={"peers": site.peers, "site": site}, crl_downloads=downloads)
     started = utc_now_iso()
     with using(options.egress):  # every socket of the run reads it (netcheck.egress); tasks copy the context
-        outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
+        try:
+            outcome = await _run(flows, ctx, options, observer, hooks, site, certificates, stop_on_signals)
+        finally:
+            await downloads.aclose()
     run_options = options.as_dict()
     if outcome.stopped_by:
         run_options["interrupted"] = outcome.stopped_by

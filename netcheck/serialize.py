@@ -7,6 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from netcheck.certs.findings import Finding, Severity
+from netcheck.certs.verdicts import CERT_SCHEMA, ApplianceVerdict, CertificateVerdicts, CertInputs, JsonObject
 from netcheck.errors import ConfigError
 from netcheck.model import Direction, Flow, PortRange, Reason, Report, Result, RunInfo, Status
 
@@ -79,8 +81,84 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "results": [result_to_dict(result) for result in report.results],
     }
     if report.certificates is not None:
-        data["certificates"] = report.certificates
+        data["certificates"] = certificates_to_dict(report.certificates)
     return data
+
+
+# ---------------------------------------------------------------- certificates (netcheck.cert/1)
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "appliance_message": finding.appliance_message,
+        "fix": finding.fix,
+        "subject": finding.subject,
+        "downgraded": finding.downgraded,
+    }
+
+
+def appliance_to_dict(verdict: ApplianceVerdict) -> dict[str, Any]:
+    """One appliance's certificate verdict; `netcheck cert` prints it too (single mode)."""
+    inputs = verdict.inputs
+    return {
+        "name": verdict.name,
+        "ok": verdict.ok,
+        "inputs": {"crt": inputs.crt, "key": inputs.key, "chain": inputs.chain, "root": inputs.root,
+                   "passphrase_given": inputs.passphrase_given, "hosts": list(inputs.hosts)},
+        "validation": verdict.validation,
+        "proxy": verdict.proxy,
+        "error": verdict.error,
+        "certificate": dict(verdict.certificate) if verdict.certificate is not None else None,
+        "chain": [dict(facts) for facts in verdict.chain],
+        "path": list(verdict.path),
+        "crl": [dict(entry) for entry in verdict.crl],
+        "findings": [finding_to_dict(finding) for finding in verdict.findings],
+        "passed": list(verdict.passed),
+        "counts": dict(verdict.counts),
+    }
+
+
+def certificates_to_dict(verdicts: CertificateVerdicts) -> dict[str, Any]:
+    """Report.certificates as netcheck.cert/1 in site mode (what `netcheck cert --site` prints too)."""
+    return {
+        "schema": CERT_SCHEMA,
+        "mode": "site",
+        "site": verdicts.site,
+        "ok": verdicts.ok,
+        "appliances": [appliance_to_dict(appliance) for appliance in verdicts.appliances],
+        "findings": [finding_to_dict(finding) for finding in verdicts.findings],
+        "counts": dict(verdicts.counts),
+    }
+
+
+def _finding_from(item: dict[str, Any]) -> Finding:
+    return Finding(code=item["code"], severity=Severity(item["severity"]), message=item["message"],
+                   fix=item["fix"], appliance_message=item["appliance_message"], subject=item["subject"],
+                   downgraded=item["downgraded"])
+
+
+def _appliance_from(item: dict[str, Any]) -> ApplianceVerdict:
+    given = item["inputs"]
+    inputs = CertInputs(crt=given["crt"], key=given["key"], chain=given["chain"], root=given["root"],
+                        passphrase_given=given["passphrase_given"], hosts=tuple(given["hosts"]))
+    certificate: JsonObject | None = item["certificate"]
+    return ApplianceVerdict(
+        name=item["name"], ok=item["ok"], inputs=inputs, validation=item["validation"], proxy=item["proxy"],
+        error=item["error"], certificate=certificate, chain=tuple(item["chain"]), path=tuple(item["path"]),
+        crl=tuple(item["crl"]), findings=tuple(_finding_from(f) for f in item["findings"]),
+        passed=tuple(item["passed"]), counts=dict(item["counts"]),
+    )
+
+
+def certificates_from_dict(data: dict[str, Any]) -> CertificateVerdicts:
+    """The inverse of certificates_to_dict, for JSON the report schema has already checked."""
+    return CertificateVerdicts(
+        site=data["site"], ok=data["ok"], appliances=tuple(_appliance_from(a) for a in data["appliances"]),
+        findings=tuple(_finding_from(f) for f in data["findings"]), counts=dict(data["counts"]),
+    )
 
 
 def dumps(report: Report) -> str:
@@ -131,9 +209,13 @@ def report_from_dict(data: Any, source: str) -> Report:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
                               key=f"results[{index}]") from None
-    certificates = data.get("certificates")
-    if certificates is not None and not isinstance(certificates, dict):
-        raise ConfigError(source, "malformed report: certificates is not an object", key="certificates")
+    certificates = None
+    if data.get("certificates") is not None:
+        try:
+            certificates = certificates_from_dict(data["certificates"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(source, f"malformed certificates: {type(exc).__name__} {exc}",
+                              key="certificates") from None
     return Report.build(info, results, certificates)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import shutil
 import socket
@@ -169,9 +168,9 @@ def test_certificates_are_checked_in_the_running_loop(tmp_path: Path) -> None:
     assert [f.code for f in alone.analysis.findings if "revoked" in (f.appliance_message or "")]  # the same CRL
     [crl_flow] = [r for r in report.results if r.flow.id == "crl"]
     assert (crl_flow.flow.host, crl_flow.status) == (url, Status.PASS)
-    assert report.certificates is not None and report.certificates["ok"] is False
-    findings = [f for a in report.certificates["appliances"] for f in a["findings"]]
-    assert any("revoked" in finding["appliance_message"] for finding in findings), json.dumps(findings)
+    assert report.certificates is not None and report.certificates.ok is False
+    findings = [f for a in report.certificates.appliances for f in a.findings]
+    assert any("revoked" in (finding.appliance_message or "") for finding in findings), findings
 
 
 def test_listener_peers_is_a_typed_option(tmp_path: Path) -> None:

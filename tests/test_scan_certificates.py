@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from netcheck.cli import main
-from netcheck.serialize import loads
+from netcheck.serialize import certificates_to_dict, loads
 from tests.certs.daemons import free_port, nginx
 from tests.certs.pkifactory import key_pem, make_crl, make_leaf, pem, rsa_key, standard, write
 
@@ -65,7 +65,9 @@ def test_scan_tests_the_certificates_crl_and_reports_their_verdict(
     assert ("REFUSE" in terminal) is revoked and "Certificates" in terminal
     # The other console flows are skipped (no peers) or warnings: the certificate verdict decides.
     assert code == (1 if revoked else 0)
-    assert loads(out.read_text(), str(out)).certificates == certificates  # survives a round trip
+    loaded = loads(out.read_text(), str(out)).certificates
+    assert loaded is not None and certificates_to_dict(loaded) == certificates  # survives a round trip, typed
+    assert loaded.ok is not revoked and loaded.appliances[0].name == "console"
 
 
 def test_missing_passphrase_variable_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,3 +76,26 @@ def test_missing_passphrase_variable_is_a_usage_error(tmp_path: Path, capsys: py
     assert main(["scan", "-p", "console", "-s", str(site)]) == 2
     err = capsys.readouterr().err
     assert "NETCHECK_TEST_UNSET_PASSPHRASE is not set" in err and "certificates.console.pass_env" in err
+
+
+def crl_gets(access_log: Path, path: str) -> int:
+    """The GET requests for `path` in nginx's access log (read after nginx stopped: all written)."""
+    return sum(1 for line in access_log.read_text().splitlines() if f'"GET {path} HTTP/' in line)
+
+
+def test_a_scan_fetches_the_certificates_crl_once(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/issuing.crl"
+    site = write_site(tmp_path, url, revoked=False)
+    out = tmp_path / "report.json"
+    # Given a site with one certificate whose CRL is served by nginx, When it is scanned,
+    with nginx(tmp_path / "www", tmp_path / "nginx", port=port):
+        assert main(["scan", "-p", "console", "-s", str(site), "--no-raw", "--timeout", "2",
+                     "-f", "json", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    [crl_flow] = [r for r in report["results"] if r["flow"] == "crl"]
+    [appliance] = report["certificates"]["appliances"]
+    # Then the flow and the certificate verdict both read the CRL, and nginx served it exactly once.
+    assert (crl_flow["status"], crl_flow["reason"]) == ("pass", "answered")
+    assert [entry["download"]["status_line"] for entry in appliance["crl"]] == ["HTTP/1.1 200 OK"]
+    assert crl_gets(tmp_path / "nginx" / "access.log", "/issuing.crl") == 1

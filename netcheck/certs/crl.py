@@ -5,6 +5,7 @@ listed). Pure: download results in, findings out; netcheck.httpfetch does the ne
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -258,27 +259,52 @@ def _content(
     return findings
 
 
-def _currency(url: str, crl: x509.CertificateRevocationList, now: datetime) -> list[Finding]:
+class CrlState(enum.StrEnum):
+    """Whether a CRL is in force at a given moment."""
+
+    CURRENT = "current"
+    NOT_YET_VALID = "not-yet-valid"  # thisUpdate beyond our clock plus CLOCK_SKEW
+    STALE = "stale"  # nextUpdate has passed
+
+
+@dataclass(frozen=True)
+class CrlCurrency:
+    """The one judgement of a CRL's dates, used by the http-crl flow and the certificate verdict alike,
+    so a report never calls the same download current in one place and unusable in another.
+
+    state    current, not-yet-valid or stale
+    problem  what is wrong, to follow "the CRL (at URL)" ("" when current)
+    fix      what to do about it ("" when current)
+    """
+
+    state: CrlState
+    problem: str = ""
+    fix: str = ""
+
+    @property
+    def current(self) -> bool:
+        return self.state is CrlState.CURRENT
+
+
+def crl_currency(crl: x509.CertificateRevocationList, now: datetime) -> CrlCurrency:
+    """Judge thisUpdate / nextUpdate against `now`, allowing CLOCK_SKEW for a thisUpdate just ahead of us."""
     if crl.last_update_utc > now + CLOCK_SKEW:
-        return [
-            finding(
-                "crl.not-yet-valid",
-                f"the CRL at {url} is dated {iso_utc(crl.last_update_utc)}, in the future",
-                "check the CA's clock (and this machine's)",
-                subject=url,
-            )
-        ]
+        return CrlCurrency(CrlState.NOT_YET_VALID,
+                           f"is dated {iso_utc(crl.last_update_utc)}, in the future",
+                           "check the CA's clock (and this machine's)")
     next_update = crl.next_update_utc
     if next_update is not None and next_update < now:
-        return [
-            finding(
-                "crl.stale",
-                f"the CRL at {url} expired at {iso_utc(next_update)} (nextUpdate)",
-                "have the CA publish a fresh CRL at that URL (and check its publishing schedule)",
-                subject=url,
-            )
-        ]
-    return []
+        return CrlCurrency(CrlState.STALE, f"expired at {iso_utc(next_update)} (nextUpdate)",
+                           "have the CA publish a fresh CRL at that URL (and check its publishing schedule)")
+    return CrlCurrency(CrlState.CURRENT)
+
+
+def _currency(url: str, crl: x509.CertificateRevocationList, now: datetime) -> list[Finding]:
+    currency = crl_currency(crl, now)
+    if currency.current:
+        return []
+    return [finding(f"crl.{currency.state.value}", f"the CRL at {url} {currency.problem}", currency.fix,
+                    subject=url)]
 
 
 def _reason(revoked: x509.RevokedCertificate) -> str:

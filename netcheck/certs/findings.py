@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, replace
-from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -180,17 +179,6 @@ class Finding:
     appliance_message: str | None
     subject: str | None = None
     downgraded: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity.value,
-            "message": self.message,
-            "appliance_message": self.appliance_message,
-            "fix": self.fix,
-            "subject": self.subject,
-            "downgraded": self.downgraded,
-        }
 
 
 def finding(code: str, message: str, fix: str | None = None, *, subject: str | None = None) -> Finding:

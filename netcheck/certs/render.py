@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from netcheck.certs.chain import label
-from netcheck.certs.facts import certificate_facts, name_text, san_dns, san_ip
+from netcheck.certs.facts import certificate_facts, san_dns, san_ip
 from netcheck.certs.findings import Finding, Severity
-from netcheck.certs.run import CertReport, SiteReport, summary_counts
+from netcheck.certs.run import CertReport, SiteReport, appliance_verdict, site_verdicts, summary_counts
 from netcheck.render.escape import terminal_text
+from netcheck.serialize import appliance_to_dict, certificates_to_dict
 
 SCHEMA = "netcheck.cert/1"
 _MARK = {Severity.ERROR: "ERROR", Severity.WARNING: "WARN ", Severity.INFO: "info "}
@@ -23,36 +24,7 @@ _HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.IN
 
 
 def report_json(report: CertReport) -> dict[str, Any]:
-    item = report.input
-    data: dict[str, Any] = {
-        "name": item.name,
-        "ok": report.ok,
-        "inputs": {
-            "crt": str(item.crt),
-            "key": str(item.key) if item.key else None,
-            "chain": str(item.chain) if item.chain else None,
-            "root": str(item.root) if item.root else None,
-            "passphrase_given": item.passphrase is not None,
-            "hosts": list(item.hosts),
-        },
-        "validation": report.validate,
-        "proxy": report.proxy,
-        "error": report.error,
-    }
-    if report.material is None or report.analysis is None:
-        data.update(certificate=None, chain=[], path=[], crl=[], findings=[], passed=[], counts=summary_counts([]))
-        return data
-    analysis = report.analysis
-    data.update(
-        certificate=certificate_facts(report.material.leaf),
-        chain=[certificate_facts(cert) for cert in report.material.chain],
-        path=[name_text(cert, "subject") for cert in analysis.path],
-        crl=analysis.crl,
-        findings=[f.to_json() for f in _sorted(analysis.findings)],
-        passed=analysis.passed,
-        counts=summary_counts(analysis.findings),
-    )
-    return data
+    return appliance_to_dict(appliance_verdict(report))
 
 
 def single_json(report: CertReport) -> dict[str, Any]:
@@ -60,16 +32,7 @@ def single_json(report: CertReport) -> dict[str, Any]:
 
 
 def site_json(site: SiteReport) -> dict[str, Any]:
-    every = [f for r in site.reports if r.analysis for f in r.analysis.findings] + site.findings
-    return {
-        "schema": SCHEMA,
-        "mode": "site",
-        "site": site.site,
-        "ok": site.ok,
-        "appliances": [report_json(r) for r in site.reports],
-        "findings": [f.to_json() for f in _sorted(site.findings)],
-        "counts": summary_counts(every),
-    }
+    return certificates_to_dict(site_verdicts(site))
 
 
 # json.dumps escapes C0 controls but, with ensure_ascii=False, leaves DEL, C1 controls
@@ -80,11 +43,6 @@ _RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
 def dumps(data: dict[str, Any]) -> str:
     text = json.dumps(data, indent=2, ensure_ascii=False)
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
-
-
-def _sorted(findings: list[Finding]) -> list[Finding]:
-    order = list(Severity)
-    return sorted(findings, key=lambda f: order.index(f.severity))  # stable within a severity
 
 
 def single_text(report: CertReport) -> str:

@@ -10,18 +10,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from netcheck.certs import crl as crl_mod
 from netcheck.certs.checks import Analysis, CheckOptions, analyse, passphrase_ok_for_later
-from netcheck.certs.facts import fingerprint_sha256, quietly
+from netcheck.certs.downloads import CrlDownloads
+from netcheck.certs.facts import certificate_facts, fingerprint_sha256, name_text, quietly
 from netcheck.certs.findings import Finding, Severity, finding
 from netcheck.certs.load import Material, load_material
 from netcheck.certs.site import ApplianceCert
+from netcheck.certs.verdicts import (
+    ApplianceVerdict,
+    CertificateVerdicts,
+    CertInputs,
+    JsonObject,
+    by_severity,
+    severity_counts,
+)
 from netcheck.errors import ConfigError, UsageError
-from netcheck.httpfetch import FetchResult, Proxy, fetch
+from netcheck.httpfetch import FetchResult, Proxy
 
 MAX_CRL_BYTES = 32 * 1024 * 1024  # large public-CA CRLs run to megabytes; beyond this is not a CRL
 
@@ -70,10 +79,14 @@ class SiteReport:
         return any(r.analysis is None for r in self.reports)
 
 
-async def download_all(urls: Iterable[str], proxy: Proxy | None, timeout: float) -> dict[str, FetchResult]:
+async def download_all(urls: Iterable[str], proxy: Proxy | None, timeout: float,
+                       downloads: CrlDownloads | None = None) -> dict[str, FetchResult]:
+    """Every URL at once, each once; through `downloads` when the scan shares its CRL downloads
+    with the http-crl flows (see CrlDownloads for which requests share a GET)."""
+    shared = downloads or CrlDownloads()
     unique = list(dict.fromkeys(urls))
     results = await asyncio.gather(
-        *(fetch(url, proxy=proxy, timeout=timeout, max_bytes=MAX_CRL_BYTES) for url in unique)
+        *(shared.get(url, proxy=proxy, timeout=timeout, max_bytes=MAX_CRL_BYTES) for url in unique)
     )
     return dict(zip(unique, results, strict=True))
 
@@ -150,9 +163,11 @@ async def check_site_async(
     validate: bool = True,
     expiry_warn_days: int = 30,
     now: datetime | None = None,
+    downloads: CrlDownloads | None = None,
 ) -> SiteReport:
     """Check every appliance's certificate; one appliance's unusable files do not stop the others.
-    Awaitable in a running loop (a scan checks certificates beside its probes)."""
+    Awaitable in a running loop (a scan checks certificates beside its probes, sharing the run's
+    CRL `downloads` with its http-crl flows)."""
     moment = now or datetime.now(UTC)
     loaded: list[tuple[CheckInput, Material | None, str | None]] = []
     for item in items:
@@ -161,7 +176,7 @@ async def check_site_async(
         except UsageError as exc:  # ConfigError included
             loaded.append((item, None, exc.one_line()))
     urls = [url for _, material, _ in loaded if material for url in crl_mod.plan(material.leaf).fetch]
-    downloads = await download_all(urls, proxy, crl_timeout)
+    fetched = await download_all(urls, proxy, crl_timeout, downloads)
     shown_proxy = str(proxy) if proxy else None
     reports: list[CertReport] = []
     for item, material, error in loaded:
@@ -169,7 +184,7 @@ async def check_site_async(
             reports.append(CertReport(item, None, None, validate, shown_proxy, error))
             continue
         options = _options(item, validate, expiry_warn_days)
-        analysis = analyse(material, now=moment, options=options, downloads=downloads)
+        analysis = analyse(material, now=moment, options=options, downloads=fetched)
         reports.append(CertReport(item, material, analysis, validate, shown_proxy))
     return SiteReport(site, reports, shared_findings(reports))
 
@@ -230,5 +245,40 @@ def inputs_from_site(entries: list[ApplianceCert], env: Mapping[str, str]) -> li
     return items
 
 
-def summary_counts(findings: list[Finding]) -> dict[str, Any]:
-    return {severity.value: sum(1 for f in findings if f.severity is severity) for severity in Severity}
+def summary_counts(findings: list[Finding]) -> dict[str, int]:
+    return severity_counts(findings)
+
+
+def appliance_verdict(report: CertReport) -> ApplianceVerdict:
+    """One checked certificate as a report carries it."""
+    item = report.input
+    inputs = CertInputs(crt=str(item.crt), key=str(item.key) if item.key else None,
+                        chain=str(item.chain) if item.chain else None, root=str(item.root) if item.root else None,
+                        passphrase_given=item.passphrase is not None, hosts=tuple(item.hosts))
+    if report.material is None or report.analysis is None:
+        return ApplianceVerdict(name=item.name, ok=report.ok, inputs=inputs, validation=report.validate,
+                                proxy=report.proxy, error=report.error, certificate=None, chain=(), path=(), crl=(),
+                                findings=(), passed=(), counts=severity_counts([]))
+    analysis = report.analysis
+    return ApplianceVerdict(
+        name=item.name, ok=report.ok, inputs=inputs, validation=report.validate, proxy=report.proxy,
+        error=report.error, certificate=_json(certificate_facts(report.material.leaf)),
+        chain=tuple(_json(certificate_facts(cert)) for cert in report.material.chain),
+        path=tuple(name_text(cert, "subject") for cert in analysis.path),
+        crl=tuple(_json(entry) for entry in analysis.crl),
+        findings=by_severity(analysis.findings), passed=tuple(analysis.passed),
+        counts=severity_counts(analysis.findings),
+    )
+
+
+def site_verdicts(site: SiteReport) -> CertificateVerdicts:
+    """The site's checked certificates as a scan report carries them (Report.certificates)."""
+    every = [f for r in site.reports if r.analysis for f in r.analysis.findings] + site.findings
+    return CertificateVerdicts(site=site.site, ok=site.ok,
+                               appliances=tuple(appliance_verdict(report) for report in site.reports),
+                               findings=by_severity(site.findings), counts=severity_counts(every))
+
+
+def _json(facts: Mapping[str, object]) -> JsonObject:
+    """Facts the certificate modules built from JSON-safe values only (their contract)."""
+    return cast(JsonObject, facts)

@@ -143,7 +143,7 @@ def join_receipt(report: Report, receipt: Mapping[str, Any]) -> Report:
     results = [_join_one(result, by_token, receipt, report.info.host_addresses) for result in report.results]
     options = {**report.info.options, "receipt": {"listener": meta.get("id"), "host": meta.get("host"),
                                                   "started": started, "finished": meta.get("finished")}}
-    return Report.build(dataclasses.replace(report.info, options=options), results)
+    return Report.build(dataclasses.replace(report.info, options=options), results, report.certificates)
 
 
 def _join_one(result: Result, by_token: Mapping[str, list[Mapping[str, Any]]], receipt: Mapping[str, Any],

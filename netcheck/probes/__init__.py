@@ -12,10 +12,13 @@ import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from netcheck.judges import Verdict
 from netcheck.model import Flow, Observation, Reason, Status
+
+if TYPE_CHECKING:
+    from netcheck.certs.downloads import CrlDownloads
 
 # Default verdict for each reason; a probe's judge may refine it (e.g. NTP offsets).
 DEFAULT_STATUS: Mapping[Reason, Status] = {
@@ -56,6 +59,8 @@ class ProbeContext:
     udp_tries   how many datagrams a UDP probe sends before calling it silence
     env         where *_env options are looked up (os.environ in real runs)
     settings    site-wide settings (e.g. dns names to query), read-only
+    crl_downloads  the run's shared CRL downloads (one GET per URL and path, also read by the
+                certificate check); None outside a scan: the probe then fetches on its own
     """
 
     timeout: float
@@ -63,6 +68,7 @@ class ProbeContext:
     udp_tries: int = 3
     env: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    crl_downloads: CrlDownloads | None = None
 
     def secret(self, flow: Flow, option: str) -> str | None:
         """The value of the environment variable named by `flow.options[option]`, or None."""

@@ -33,30 +33,33 @@ DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to
 
 @dataclass(frozen=True)
 class CrlFacts(Facts):
-    """A downloaded CRL: its issuer, its nextUpdate (None: the CRL names none), and whether
-    that has passed at the time of the judgement."""
+    """A downloaded CRL: its issuer, its nextUpdate (None: the CRL names none), whether it is
+    current by certs.crl.crl_currency, and what is wrong when it is not."""
 
     issuer: str
     next_update: str | None
-    stale: bool
+    current: bool
+    problem: str = ""
 
 
 def judge_http_crl(flow: Flow, observation: Observation) -> Status | Verdict:
-    """The appliance needs a current CRL: nextUpdate still ahead. Other reasons decide alone."""
+    """The appliance needs a current CRL (nextUpdate ahead, thisUpdate not in the future).
+    Other reasons decide alone."""
     status = default_judge(flow, observation)
     facts = observation.facts
     if not isinstance(facts, CrlFacts):
         return status
     found = f"nextUpdate {facts.next_update}" if facts.next_update else "no nextUpdate"
-    return Verdict(status, "a current CRL (nextUpdate not passed)", f"{found}, issuer {facts.issuer}")
+    found += f", issuer {facts.issuer}" + (f"; the CRL {facts.problem}" if facts.problem else "")
+    return Verdict(status, "a current CRL (nextUpdate not passed, thisUpdate not in the future)", found)
 
 
 @register(
     "http-crl",
     transports=("tcp",),
-    imports=("netcheck.httpfetch", "netcheck.certs.crl"),
+    imports=("netcheck.httpfetch", "netcheck.certs.crl", "netcheck.certs.downloads"),
     summary="GET the CRL URL (http:// only), directly or via the site's proxy; parse it; "
-    "not-a-crl fails, a passed nextUpdate is stale",
+    "not-a-crl fails, a passed nextUpdate (or a future thisUpdate) is stale",
     options={
         "via_proxy": OptionSpec(bool, "fetch through the site's proxy (peers.proxy, credentials from settings.proxy)"),
         "max_bytes": OptionSpec(int, "download cap in bytes (default 10 MiB)",
@@ -66,7 +69,7 @@ def judge_http_crl(flow: Flow, observation: Observation) -> Status | Verdict:
     resolve=False,
 )
 async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
-    from netcheck.httpfetch import fetch
+    from netcheck.certs.downloads import CrlDownloads
 
     url = flow.host
     scheme = urlsplit(url).scheme.lower()
@@ -78,16 +81,15 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     proxy: Proxy | None = None
     evidence: dict[str, Any] = {"url": url}
     if flow.options.get("via_proxy"):
-        settings = site_proxy(ctx)
-        if isinstance(settings, Observation):
-            return settings
-        usable = _as_proxy(settings)
+        usable = crl_proxy(ctx)
         if isinstance(usable, Observation):
             return usable
         proxy = usable
         evidence["proxy"] = str(proxy)
     cap = int(flow.options.get("max_bytes") or DEFAULT_MAX_BYTES)
-    result = await fetch(url, proxy=proxy, timeout=max(ctx.timeout - DEADLINE_MARGIN_S, 0.05), max_bytes=cap)
+    # The run's shared download: the certificate check of this URL (same path) reads the same GET.
+    downloads = ctx.crl_downloads or CrlDownloads()
+    result = await downloads.get(url, proxy=proxy, timeout=crl_fetch_timeout(ctx), max_bytes=cap)
     if proxy is not None:
         result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
@@ -106,6 +108,22 @@ def _literal_host(url: str) -> str | None:
     return host if is_ip(host) else None
 
 
+def crl_fetch_timeout(ctx: ProbeContext) -> float:
+    """A CRL GET's time budget in a scan: inside the probe's deadline. The certificate check uses it
+    too, so a shared download started by either ends before the flow's deadline."""
+    return max(ctx.timeout - DEADLINE_MARGIN_S, 0.05)
+
+
+def crl_proxy(ctx: ProbeContext) -> Proxy | Observation:
+    """The proxy a CRL is fetched through: the site's (peers.proxy) with settings.proxy's credentials,
+    or why it cannot be used. The certificate check with settings.crl.via_proxy uses the same one, so
+    both share one download."""
+    settings = site_proxy(ctx)
+    if isinstance(settings, Observation):
+        return settings
+    return _as_proxy(settings)
+
+
 def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
     from netcheck.httpfetch import Proxy, parse_proxy
 
@@ -118,8 +136,10 @@ def _as_proxy(settings: ProxySettings) -> Proxy | Observation:
 
 def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[str, Any],
               latency: float | None, now: datetime | None = None) -> Observation:
-    """Parse the download (DER or PEM) and judge its currency. Pure."""
-    from netcheck.certs.crl import crl_facts, parse_crl
+    """Parse the download (DER or PEM) and judge its currency with certs.crl.crl_currency, the rule the
+    certificate verdict uses: a nextUpdate in the past or a thisUpdate in the future (beyond the clock
+    skew) is `stale` (warn) here and crl.stale / crl.not-yet-valid there. Pure."""
+    from netcheck.certs.crl import crl_currency, crl_facts, parse_crl
 
     now = now or datetime.now(UTC)
     crl = parse_crl(body)
@@ -135,11 +155,11 @@ def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[st
     evidence = {**evidence, "crl": facts}
     summary = (f"CRL {url}: issuer {facts['issuer']}, {facts['revoked_count']} entries, "
                f"thisUpdate {facts['this_update']}, nextUpdate {facts['next_update'] or 'none'}")
+    currency = crl_currency(crl, now)
     next_update = crl.next_update_utc
     typed = CrlFacts(str(facts["issuer"]), f"{next_update:%Y-%m-%d %H:%M} UTC" if next_update else None,
-                     next_update is not None and next_update < now)
-    if typed.stale:
-        return Observation(Reason.STALE, f"{summary}: stale since {typed.next_update}", evidence, latency,
-                           facts=typed)
+                     currency.current, currency.problem)
+    if not currency.current:  # stale, or dated in the future: the certificate verdict's own judgement
+        facts["currency"] = currency.state.value
+        return Observation(Reason.STALE, f"{summary}: the CRL {currency.problem}", evidence, latency, facts=typed)
     return Observation(Reason.ANSWERED, summary, evidence, latency, facts=typed)
-

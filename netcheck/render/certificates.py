@@ -1,29 +1,19 @@
-"""The hook for certificate findings in scan reports.
-
-A scan whose site file lists appliance certificates carries the certificate module's JSON
-(schema netcheck.cert/1, site mode: ``{"appliances": [...]}``) in ``Report.certificates``.
-Older reports may carry it in ``RunInfo.options["certificates"]``: one document, a list of
-documents (one per appliance), or ``{"appliances": [...]}``.
-Each document has ``ok`` and ``findings`` (objects with code, severity, message,
-appliance_message, fix) and may name its appliance in ``appliance``, ``host``, ``name``
-or ``file``. Anything else there is ignored rather than guessed at.
+"""The hook for certificate findings in scan reports: one section per appliance of
+`Report.certificates` (netcheck.certs.verdicts), findings errors first, each field as text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from netcheck.certs.findings import Finding
+from netcheck.certs.verdicts import ApplianceVerdict
 from netcheck.model import Report
-
-CERT_SCHEMA = "netcheck.cert/1"
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
 class CertFinding:
-    """One finding of netcheck.cert/1, every field as text ("" when absent)."""
+    """One finding, every field as text ("" when absent)."""
 
     code: str
     severity: str  # error / warning / info
@@ -37,39 +27,23 @@ class CertSection:
     """The findings of one certificate (one appliance)."""
 
     label: str
-    ok: bool | None  # would the appliance accept it; None when the document does not say
+    ok: bool  # would the appliance accept it
     findings: tuple[CertFinding, ...]
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _finding(finding: Finding) -> CertFinding:
+    return CertFinding(code=finding.code, severity=finding.severity.value, message=finding.message,
+                       appliance_message=finding.appliance_message or "", fix=finding.fix or "")
 
 
-def _section(document: Mapping[str, Any], index: int) -> CertSection | None:
-    findings = document.get("findings")
-    if not isinstance(findings, list):
-        return None
-    parsed = [
-        CertFinding(
-            code=_text(item.get("code")), severity=_text(item.get("severity")) or "info",
-            message=_text(item.get("message")), appliance_message=_text(item.get("appliance_message")),
-            fix=_text(item.get("fix")),
-        )
-        for item in findings if isinstance(item, Mapping)
-    ]
-    parsed.sort(key=lambda finding: SEVERITY_ORDER.get(finding.severity, 3))
-    label = next((_text(document[key]) for key in ("appliance", "host", "name", "file") if document.get(key)),
-                 f"certificate {index + 1}")
-    ok = document.get("ok")
-    return CertSection(label=label, ok=ok if isinstance(ok, bool) else None, findings=tuple(parsed))
+def _section(appliance: ApplianceVerdict, index: int) -> CertSection:
+    # The verdicts hold findings errors first already (netcheck.certs.verdicts.by_severity).
+    return CertSection(label=appliance.name or f"certificate {index + 1}", ok=appliance.ok,
+                       findings=tuple(_finding(finding) for finding in appliance.findings))
 
 
 def certificate_sections(report: Report) -> list[CertSection]:
     """The certificate findings a report carries, or [] when it carries none."""
-    raw = report.certificates if report.certificates is not None else report.info.options.get("certificates")
-    if isinstance(raw, Mapping) and isinstance(raw.get("appliances"), list):
-        raw = raw["appliances"]
-    documents = raw if isinstance(raw, list) else [raw] if isinstance(raw, Mapping) else []
-    sections = [_section(document, index) for index, document in enumerate(documents)
-                if isinstance(document, Mapping)]
-    return [section for section in sections if section is not None]
+    if report.certificates is None:
+        return []
+    return [_section(appliance, index) for index, appliance in enumerate(report.certificates.appliances)]

@@ -71,7 +71,7 @@ def _summary(report: Report, state: NagiosState) -> str:
         parts.append(f"{len(warned)} warned: {_ids(warned)}")
     if errored:
         parts.append(f"{len(errored)} could not be checked (netcheck error): {_ids(errored)}")
-    if report.certificates is not None and report.certificates.get("ok") is False:
+    if report.certificates is not None and not report.certificates.ok:
         parts.append("the appliance certificate would be refused")
     if not parts:
         skipped = len(by_status[Status.SKIP])

@@ -215,7 +215,8 @@ def site_documents(draw: st.DrawFn, hostile_share: float = 0.3) -> dict[str, Any
 
 # ---------------------------------------------------------------- reports that follow the schema
 
-FREE_FORM = ("evidence", "options", "certificates")  # objects the schema leaves open
+# Objects the schema leaves open: evidence, options, and a certificate verdict's facts and CRL evidence.
+FREE_FORM = ("evidence", "options", "certificate", "chain", "crl")
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -224,7 +225,7 @@ def _schema_valid_value(draw: st.DrawFn, path: tuple[Any, ...], current: Any) ->
     from netcheck.model import Reason, Status
 
     name = path[-1]
-    if any(part in FREE_FORM for part in path[:-1]) and not (path[0] == "certificates" and len(path) == 2):
+    if any(part in FREE_FORM for part in path[:-1]):
         return draw(JSON_VALUES)
     if name == "latency_ms":
         return draw(st.one_of(st.none(), st.floats(0, 86_400_000), st.integers(0, 86_400_000)))
@@ -237,7 +238,8 @@ def _schema_valid_value(draw: st.DrawFn, path: tuple[Any, ...], current: Any) ->
                                                                  st.integers(0, 99999))))
     if name == "address":
         return draw(st.one_of(st.none(), hostile_text()))
-    if name in ("started", "finished", "schema", "transport", "direction", "verdict") or not isinstance(current, str):
+    if name in ("started", "finished", "schema", "mode", "severity", "transport", "direction", "verdict") or \
+            not isinstance(current, str):
         return current
     if path[0] == "run" or (path[0] == "results" and name == "flow"):  # names: no control characters
         return CONTROL.sub("", draw(hostile_text()))

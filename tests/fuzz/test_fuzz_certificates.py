@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from hypothesis import given
 from hypothesis import strategies as st
 
-import netcheck.certs.run as cert_run
+from netcheck.certs.downloads import CrlDownloads
 from netcheck.cli import main
 from tests.certs import hostile
 from tests.certs.pkifactory import NOW, ec_key, key_pem, make_leaf, pem, standard
@@ -141,11 +141,11 @@ def certificate_file(draw: st.DrawFn) -> tuple[str, bytes]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A folder for the case files, and a guard: no case may download a CRL."""
 
-    async def refuse(url: str, **_: Any) -> Any:
+    async def refuse(_self: Any, url: str, **_: Any) -> Any:
         raise AssertionError(f"a fuzz case tried to download {url!r}")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cert_run, "fetch", refuse)
+    with pytest.MonkeyPatch.context() as patch:  # every CRL download of the certificate check goes through here
+        patch.setattr(CrlDownloads, "get", refuse)
         yield tmp_path_factory.mktemp("fuzz-certs")
 
 

@@ -114,3 +114,12 @@ def test_load_receipt_errors_are_one_line(tmp_path) -> None:  # type: ignore[no-
         load_receipt(bad)
     with pytest.raises(ConfigError, match="no such file"):
         load_receipt(tmp_path / "missing.json")
+
+
+def test_the_certificate_verdicts_stay_in_the_joined_report() -> None:
+    from dataclasses import replace
+
+    from tests.render.sample import CERTIFICATES
+
+    scan = replace(report(result("ntp", "udp", 123, Status.PASS, Reason.CONFIRMED, "t-ntp")), certificates=CERTIFICATES)
+    assert join_receipt(scan, receipt([probe("t-ntp")])).certificates == CERTIFICATES

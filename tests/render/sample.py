@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from netcheck.certs.findings import Finding, Severity
+from netcheck.certs.verdicts import ApplianceVerdict, CertificateVerdicts, CertInputs, by_severity, severity_counts
 from netcheck.model import Direction, Flow, PortRange, Reason, Report, Result, RunInfo, Status
 
 INFO = RunInfo(
@@ -27,22 +29,36 @@ INFO = RunInfo(
              "strict": False},
 )
 
-CERTIFICATES = {
-    "schema": "netcheck.cert/1",
-    "appliance": "sensor-01.plant-north.example",
-    "ok": False,
-    "findings": [
-        {"code": "cert.expiring", "severity": "warning", "message": "the certificate expires in 21 days",
-         "appliance_message": None, "fix": "order a new certificate before 2026-03-23"},
-        {"code": "crl.unreachable", "severity": "error",
-         "message": "the CRL at http://203.0.113.80/crl/root.crl is not reachable from this host",
-         "appliance_message": "The CRL (Certificate Revocation List) location is not reachable. "
-                              "Verify the URL can be accessed from this appliance",
-         "fix": "open TCP 80 from the appliance to 203.0.113.80, or set a proxy"},
-        {"code": "name.wildcard", "severity": "info", "message": "wildcard name *.plant-north.example",
-         "appliance_message": None, "fix": "later releases need a unique CN per appliance"},
-    ],
-}
+
+
+def appliance(name: str, findings: list[Finding]) -> ApplianceVerdict:
+    """An appliance whose certificate the appliance would refuse, with these findings."""
+    return ApplianceVerdict(
+        name=name, ok=False,
+        inputs=CertInputs(crt=f"certs/{name}.crt", key=f"certs/{name}.key", chain="certs/chain.pem", root=None,
+                          passphrase_given=False, hosts=(name,)),
+        validation=True, proxy=None, error=None,
+        certificate={"subject": f"CN={name}", "issuer": "CN=Plant Issuing CA", "not_after": "2026-03-23T00:00:00Z"},
+        chain=(), path=(f"CN={name}", "CN=Plant Issuing CA"), crl=(),
+        findings=by_severity(findings), passed=("key", "names"), counts=severity_counts(findings))
+
+
+def certificates(site: str, name: str, findings: list[Finding]) -> CertificateVerdicts:
+    return CertificateVerdicts(site=site, ok=False, appliances=(appliance(name, findings),), findings=(),
+                               counts=severity_counts(findings))
+
+
+CERTIFICATES = certificates("plant-north", "sensor-01.plant-north.example", [
+    Finding("cert.expiring", Severity.WARNING, "the certificate expires in 21 days",
+            "order a new certificate before 2026-03-23", None),
+    Finding("crl.unreachable", Severity.ERROR,
+            "the CRL at http://203.0.113.80/crl/root.crl is not reachable from this host",
+            "open TCP 80 from the appliance to 203.0.113.80, or set a proxy",
+            "The CRL (Certificate Revocation List) location is not reachable. "
+            "Verify the URL can be accessed from this appliance"),
+    Finding("name.wildcard", Severity.INFO, "wildcard name *.plant-north.example",
+            "later releases need a unique CN per appliance", None),
+])
 
 
 def flow(flow_id: str, peer: str, host: str, protocol: str, transport: str, port: int | PortRange,
@@ -152,8 +168,7 @@ def sample_results() -> list[Result]:
 
 
 def sample_report() -> Report:
-    info = replace(INFO, options={**INFO.options, "certificates": CERTIFICATES})
-    return Report.build(info, sample_results())
+    return Report.build(INFO, sample_results(), CERTIFICATES)
 
 
 SCRIPT = "<script>alert(1)</script>"
@@ -184,10 +199,8 @@ def hostile_report() -> Report:
         result(flow("skipped", "wmi", "", "WMI", "tcp", 135, "\tleading tab"),
                Status.SKIP, Reason.NOT_CONFIGURED, "\rleading carriage return"),
     ]
-    certificates = {"schema": "netcheck.cert/1", "appliance": IMG, "ok": False, "findings": [
-        {"code": "name.mismatch", "severity": "error", "message": f"CN {IMG} does not match",
-         "appliance_message": SCRIPT, "fix": MARKDOWN},
-    ]}
-    info = replace(INFO, site=f"site {SCRIPT}", host_name=f"host{IMG}",
-                   options={**INFO.options, "certificates": certificates})
-    return Report.build(info, results)
+    hostile_certificates = certificates(f"site {SCRIPT}", IMG, [
+        Finding("name.mismatch", Severity.ERROR, f"CN {IMG} does not match", MARKDOWN, SCRIPT),
+    ])
+    info = replace(INFO, site=f"site {SCRIPT}", host_name=f"host{IMG}")
+    return Report.build(info, results, hostile_certificates)

@@ -17,7 +17,7 @@ from netcheck.model import Reason, Report, Status
 from netcheck.render.nagios import NagiosState, nagios_state, render_nagios
 from netcheck.serialize import dumps
 from tests.render.loopback_site import listening_port, loopback_scan, write_scenario
-from tests.render.sample import hostile_report, sample_report
+from tests.render.sample import CERTIFICATES, hostile_report, sample_report
 
 
 def perfdata(text: str) -> dict[str, str]:
@@ -63,7 +63,7 @@ def test_state_follows_the_plugin_convention(changes: dict[str, Status], strict:
 def test_a_refused_certificate_is_critical() -> None:
     report = with_statuses(sample_report(), {})
     with_cert = Report.build(replace(report.info), list(report.results),
-                             certificates={"ok": False, "findings": []})
+                             certificates=replace(CERTIFICATES, ok=False))
     assert nagios_state(with_cert) is NagiosState.CRITICAL
     assert "certificate would be refused" in render_nagios(with_cert)
 
