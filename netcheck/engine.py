@@ -28,6 +28,7 @@ from typing import Callable, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from netcheck import pacing, probes
+from netcheck.judges import Verdict, as_verdict, judge_run
 from netcheck.messages import ignore
 from netcheck.model import Direction, Flow, Observation, Reason, Result, Status
 from netcheck.net.resolve import Resolver
@@ -240,7 +241,7 @@ class Engine:
             await asyncio.gather(*pending, return_exceptions=True)
         for hook in self.hooks:
             results = await hook.after(results, self.ctx)
-        return results
+        return judge_run(results)  # verdicts that depend on other flows (netcheck.judges)
 
     def _budget_files(self, flows: list[Flow]) -> None:
         budget, hard = open_file_budget()
@@ -341,16 +342,19 @@ class Engine:
             )
 
     @staticmethod
-    def _result(flow: Flow, address: str | None, observation: Observation, status: Status) -> Result:
+    def _result(flow: Flow, address: str | None, observation: Observation, judged: Status | Verdict) -> Result:
+        verdict = as_verdict(judged)
         return Result(
             flow=flow,
-            status=status,
+            status=verdict.status,
             reason=observation.reason,
             detail=observation.detail,
-            address=address,
+            address=address or observation.address,
             latency_ms=observation.latency_ms,
             evidence=dict(observation.evidence),
             category=observation.category,
+            expected=verdict.expected,
+            found=verdict.found,
         )
 
 

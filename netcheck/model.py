@@ -67,6 +67,8 @@ class Reason(str, enum.Enum):
     CLOCK_OFFSET = "clock-offset"
     TOO_LARGE = "too-large"
     NOT_LISTENING = "not-listening"
+    # failed this way, but the need is met another way (a run-level judge decided)
+    SATISFIED_ELSEWHERE = "satisfied-elsewhere"
     # not tested
     NOT_CONFIGURED = "not-configured"
     NOT_APPLICABLE = "not-applicable"
@@ -111,6 +113,8 @@ REASON_TEXT: Mapping[Reason, str] = {
     Reason.CLOCK_OFFSET: "the NTP server's time differs from this host's by more than the threshold",
     Reason.TOO_LARGE: "the answer exceeded netcheck's size cap",
     Reason.NOT_LISTENING: "nothing listens on this host's port (inbound flow)",
+    Reason.SATISFIED_ELSEWHERE: "this path failed, but another flow of the run meets the same need (e.g. the CRL "
+                                "downloads through the site's proxy); the failure is kept in the evidence",
     Reason.NOT_CONFIGURED: "the site file names no host for this peer",
     Reason.NOT_APPLICABLE: "the flow does not apply to this host or site",
     Reason.INTERNAL_ERROR: "netcheck itself failed (a bug): the traceback is in the evidence",
@@ -210,15 +214,29 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """Base of the typed facts a probe fills for its judge (NtpFacts, DnsFacts, TlsFacts, ...):
+    frozen dataclasses beside the JSON `evidence`, so a judge compares typed values, not strings."""
+
+
+@dataclass(frozen=True)
 class Observation:
     """Raw facts a probe saw. `reason` is the probe's reading of the wire; the judge decides the status.
-    `evidence` holds JSON values only (the report carries it as it is)."""
+
+    facts    the probe's typed facts for its judge (None when the probe records none)
+    address  the IP the probe itself connected to, for probes the engine does not resolve for
+             (URL peers such as crl); None otherwise
+
+    `evidence` holds JSON values only (the report carries it as it is).
+    """
 
     reason: Reason
     detail: str
     evidence: Mapping[str, JsonValue] = field(default_factory=dict)
     latency_ms: float | None = None
     category: str | None = None
+    facts: Facts | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +248,9 @@ class Result:
     detail      one human line; evidence holds the raw facts
     category    for cloud flows, the appliance's own troubleshooting category of a failure
                 (netcheck.cloud.categories, names verbatim), None otherwise
+    expected    the rule the judge applied, in words ("offset <= 1 s", "issuer CN=Lab CA"), None when
+                the judge applied no site expectation
+    found       what the probe found against that rule ("offset +1.730 s"), None with `expected`
     """
 
     flow: Flow
@@ -240,6 +261,8 @@ class Result:
     latency_ms: float | None = None
     evidence: Mapping[str, JsonValue] = field(default_factory=dict)
     category: str | None = None
+    expected: str | None = None
+    found: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,18 @@ Evidence read here (all optional):
                               router that answered before the flow died, else the last of
                               raw["hops"] a router answered; raw["icmp"]["sender"]
   evidence["errno"]           EPERM/EACCES: this host's own firewall refused the packet
+  evidence["satisfied_through"]["proxy"]  the proxy a run-level judge found the need met through
+  result.expected / found     a judge's rule and finding, quoted after a service fix
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from netcheck.model import Direction, Reason, Result, RunInfo, Status
 
@@ -29,15 +33,27 @@ SERVICE_REASONS = frozenset({
     Reason.PROXY_AUTH_REQUIRED, Reason.PROXY_AUTH_UNSUPPORTED,
     Reason.NOT_A_CRL, Reason.STALE, Reason.UNSYNCHRONISED, Reason.CLOCK_OFFSET, Reason.TOO_LARGE,
 })
+# A setting as details name it: settings.snmp.community_env
+SETTING_IN_TEXT = re.compile(r"\bsettings\.[a-z_]+\.[a-z_]+\b")
 # Sent, but arrival cannot be known from this side: the rule must be confirmed.
 UNCONFIRMED_REASONS = frozenset({Reason.UNCONFIRMED, Reason.NO_RESPONSE, Reason.BLOCKED})
 
 
 def needs_firewall_rule(result: Result) -> bool:
-    """A failed flow whose path was not proven open, or a flow whose arrival is unconfirmed."""
+    """A failed flow whose path was not proven open, or a flow whose arrival is unconfirmed.
+
+    A refusal keeps its rule in the request although its fix is the service: a firewall may
+    send the reset on the host's behalf (remediation() says so)."""
     if result.reason in UNCONFIRMED_REASONS and result.status in (Status.FAIL, Status.WARN):
         return True
+    if result.reason is Reason.DNS_UNREACHABLE:  # the path to the DNS server, not to this destination
+        return False
     return result.status is Status.FAIL and result.reason not in SERVICE_REASONS
+
+
+def _refused_on_the_way(result: Result) -> bool:
+    sender = icmp_sender(result.evidence)
+    return bool(sender and sender != result.address)
 
 
 def _usable(address: str) -> bool:
@@ -80,8 +96,41 @@ def _source_addresses(host_addresses: tuple[str, ...], destination: str | None) 
 
 
 def destination_of(result: Result) -> str:
-    """The address used, else the host as written in the site file, else the peer key."""
-    return result.address or result.flow.host or f"the {result.flow.peer} host"
+    """The address used, else the host as written in the site file (the host part of a URL:
+    a rule names addresses and ports, never URLs), else the peer key."""
+    return result.address or host_of(result.flow.host) or f"the {result.flow.peer} host"
+
+
+def host_of(host: str) -> str:
+    """The host of a site-file entry: a URL's host name or address, anything else as written."""
+    if "://" not in host:
+        return host
+    try:
+        return urlsplit(host).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _settings_named(result: Result) -> list[str]:
+    """The site-file settings the fix should point at: those the detail names, then the
+    credentials and identities the flow ran with (their names, never their values)."""
+    keys = ("user", "bind_dn", "password_env", "community_env", "auth_key_env", "priv_key_env")
+    named = SETTING_IN_TEXT.findall(result.detail)
+    named += [f"settings.{result.flow.peer}.{key}" for key in keys if result.flow.options.get(key)]
+    return list(dict.fromkeys(named))
+
+
+def _with_proxy_credentials(result: Result) -> str:
+    """The settings a proxy's 407 asks for: what the detail names, and the proxy's user and password."""
+    named = [*_settings_named(result), "settings.proxy.user", "settings.proxy.password_env"]
+    return ", ".join(dict.fromkeys(named))
+
+
+def _rule_found(result: Result) -> str:
+    """"(expected X, found Y)" when a judge held the result to a site expectation."""
+    if result.expected is None:
+        return ""
+    return f" (expected {result.expected}; found {result.found or 'nothing'})"
 
 
 def icmp_sender(evidence: Mapping[str, Any]) -> str | None:
@@ -122,7 +171,7 @@ def _rule(result: Result, info: RunInfo) -> str:
         here = " / ".join(source_addresses(info)) or info.host_name
         return f"allow {what} from the {flow.peer} host(s) to this host ({here})"
     destination = destination_of(result)
-    sources = " / ".join(source_addresses(info, result.address)) or info.host_name
+    sources = " / ".join(source_addresses(info, destination)) or info.host_name
     return f"allow {what} from {sources} to {destination}"
 
 
@@ -149,6 +198,12 @@ def remediation(result: Result, info: RunInfo) -> str | None:
     """One sentence for whoever must fix the flow; None when it passed or does not apply."""
     if result.status is Status.PASS or result.reason is Reason.NOT_APPLICABLE:
         return None
+    if result.reason is Reason.SATISFIED_ELSEWHERE:
+        # Nothing is needed; the direct rule only if the appliance should stop depending on the other way.
+        through = result.evidence.get("satisfied_through")
+        proxy = through.get("proxy") if isinstance(through, Mapping) else None
+        how = f"satisfied through the proxy {proxy}" if proxy else "satisfied by another flow of this run"
+        return f"none needed: {how}; only to fetch it directly as well: {_rule(result, info)}"
     if result.category:  # a cloud flow: the fix the sensor's own troubleshooting category calls for
         from netcheck.cloud.categories import fix_for
 
@@ -173,7 +228,7 @@ def remediation(result: Result, info: RunInfo) -> str | None:
         who = "it" if where else sender or "a firewall"
         return f"{rule}{where}; {who} answered ICMP administratively prohibited"
     if reason is Reason.REFUSED:
-        if sender and sender != result.address:
+        if _refused_on_the_way(result):
             return f"{rule}{where}; it rejected the packets ({_icmp_text(result.evidence) or 'ICMP error'})"
         how = "ICMP port unreachable" if udp else "a TCP reset"
         return (f"start {service} or correct the port in the site file; the host answered with {how}, "
@@ -192,7 +247,9 @@ def remediation(result: Result, info: RunInfo) -> str | None:
     if reason is Reason.BLOCKED:
         return f"{rule}{where}; the far-side listener ran but never saw this run's token"
     if reason is Reason.NOT_LISTENING:
-        return f"start the {flow.protocol} service on this host (port {flow.port}), then {rule}"
+        # Nothing listens: a firewall rule would open a door to nothing; start the service first.
+        return (f"start the {flow.protocol} service on this host ({flow.transport.upper()} {flow.port}): nothing "
+                f"listens there, so no {flow.peer} host can reach it; then test the path from the {flow.peer} host(s)")
     if reason is Reason.NOT_CONFIGURED and flow.host:
         # The peer is named; what the probe still lacks (a community variable, a proxy) is in its own detail.
         return f"complete the site file's settings for this flow: {result.detail}"
@@ -207,7 +264,9 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
     """The path is open (or never tried): the fix is on the service, the site file or netcheck."""
     flow = result.flow
     reason = result.reason
-    host = flow.host or destination
+    host = host_of(flow.host) or destination
+    url = flow.host if "://" in flow.host else host  # CRL content is named by its URL (not a rule)
+    settings = ", ".join(_settings_named(result)) or f"the {flow.peer} settings"
     texts: dict[Reason, str] = {
         Reason.TIMEOUT: f"check {service}: it accepted the connection but did not finish its protocol in time "
                         f"(raise --timeout if the link is slow)",
@@ -222,17 +281,21 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
                             f"in between: the certificate's issuer is not the site's",
         Reason.PROTOCOL_ERROR: f"make sure {destination} port {flow.port} runs {flow.protocol}: "
                                f"something else answered",
-        Reason.AUTH_FAILED: f"correct the credentials of the {flow.peer} settings in the site file: "
-                            f"the service refused them",
-        Reason.HTTP_ERROR: f"fix {host} on its web server: it answered with an error status",
-        Reason.PROXY_DENIED: f"allow this host to reach {host} through the proxy: the proxy refused the request",
-        Reason.PROXY_AUTH_REQUIRED: "set the proxy user and password_env in the site's proxy settings: the proxy "
-                                    "demands authentication",
+        Reason.AUTH_FAILED: f"correct {settings} in the site file (or the account on {destination}): "
+                            f"the service refused the credentials",
+        Reason.HTTP_ERROR: f"fix {url} on the web server {destination} port {flow.port}: it answered with an "
+                           f"error status",
+        Reason.PROXY_DENIED: f"change the proxy's policy so it relays this host's requests to {host}: "
+                             f"the proxy refused the request",
+        Reason.PROXY_AUTH_REQUIRED: f"set {_with_proxy_credentials(result)} in the site file: the proxy demands "
+                                    f"authentication",
         Reason.PROXY_AUTH_UNSUPPORTED: "let the appliance through the proxy with Basic authentication or none: "
                                        "it cannot do NTLM or Negotiate",
         Reason.DNS_UNREACHABLE: f"make the DNS server reachable from this host (UDP and TCP 53) for '{host}'",
-        Reason.NOT_A_CRL: f"publish the certificate revocation list at {host}: the download is not a CRL",
-        Reason.STALE: f"have the CA publish a current CRL at {host}: its nextUpdate has passed",
+        Reason.NOT_A_CRL: f"publish the certificate revocation list at {url} (server {destination} port "
+                          f"{flow.port}): the download is not a CRL",
+        Reason.STALE: f"have the CA publish a current CRL at {url} (server {destination} port {flow.port}): "
+                      f"its nextUpdate has passed",
         Reason.UNSYNCHRONISED: f"synchronise the NTP server {destination} to a reliable time source",
         Reason.CLOCK_OFFSET: f"correct the clock of this host or of the NTP server {destination}",
         Reason.TOO_LARGE: f"check what {destination} port {flow.port} sends: the answer exceeded the size cap",
@@ -243,4 +306,4 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
         Reason.INTERRUPTED: "rerun the scan to completion: it was stopped before this probe finished",
     }
     # A probe's own judge may fail a flow that reached its service (e.g. an unexpected answer).
-    return texts.get(reason, f"review {service}: {result.detail or result.reason.value}")
+    return texts.get(reason, f"review {service}: {result.detail or result.reason.value}") + _rule_found(result)

@@ -70,7 +70,10 @@ def _result() -> dict[str, Any]:
         "options": {"type": "object"},
         "category": {"enum": list(CATEGORIES),
                      "description": "cloud flows: the sensor's own troubleshooting category of a failure (optional)"},
-    }, optional=("category",))
+        "expected": _text("the rule the judge held the result to, e.g. 'offset <= 1 s' (optional: only results "
+                          "with a site expectation)"),
+        "found": _text("what the probe found against that rule, e.g. 'offset +1.730 s' (optional, with expected)"),
+    }, optional=("category", "expected", "found"))
 
 
 def report_schema() -> dict[str, Any]:

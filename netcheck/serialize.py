@@ -54,6 +54,10 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     }
     if result.category is not None:  # optional: only cloud flows have one
         data["category"] = result.category
+    if result.expected is not None:  # optional: only results a judge held to a site expectation
+        data["expected"] = result.expected
+    if result.found is not None:
+        data["found"] = result.found
     return data
 
 
@@ -242,6 +246,7 @@ def _result_from_dict(item: dict[str, Any]) -> Result:
         reason=_member(_REASONS, item["reason"], "Reason"),
         detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
         evidence=item.get("evidence", {}), category=item.get("category"),
+        expected=item.get("expected"), found=item.get("found"),
     )
 
 

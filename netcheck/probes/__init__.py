@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from netcheck.catalogue import CATALOGUE, KindInfo, OptionSpec
+from netcheck.judges import Verdict
 from netcheck.model import Flow, Observation, Reason, Status
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ DEFAULT_STATUS: Mapping[Reason, Status] = {
     Reason.UNSYNCHRONISED: Status.WARN,
     Reason.CLOCK_OFFSET: Status.WARN,
     Reason.NOT_LISTENING: Status.WARN,
+    Reason.SATISFIED_ELSEWHERE: Status.SKIP,  # set by a run-level judge (netcheck.judges), never by a probe
     Reason.NOT_CONFIGURED: Status.SKIP,
     Reason.NOT_APPLICABLE: Status.SKIP,
     Reason.INTERNAL_ERROR: Status.ERROR,
@@ -78,7 +80,8 @@ class ProbeContext:
 
 # address is the resolved IP of flow.host, or None for flows that need none (inbound).
 ObserveFunc = Callable[[Flow, "str | None", ProbeContext], Awaitable[Observation]]
-JudgeFunc = Callable[[Flow, Observation], Status]
+# A judge returns a bare Status, or a Verdict that also names the rule applied and what was found.
+JudgeFunc = Callable[[Flow, Observation], "Status | Verdict"]
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from netcheck import values
 from netcheck.addresses import is_ip
-from netcheck.model import Flow, Observation, Reason
+from netcheck.judges import Verdict, joined
+from netcheck.model import Facts, Flow, Observation, Reason, Status
 from netcheck.net.streams import Channel, DeadlineHit, StreamClosed
+from netcheck.probes import default_judge
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -212,10 +214,41 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class TlsFacts(Facts):
+    """A presented certificate chain held against the site's expectation, typed for the judge.
+
+    subject, issuer      the leaf's DNs (RFC 4514); "" when no certificate could be read
+    names                the names the leaf is valid for, as shown to a reader
+    not_after            the leaf's notAfter (YYYY-MM-DD)
+    expired              one line per certificate of the chain outside its validity period
+    self_signed          the leaf signs itself
+    name_matches         planned name -> whether the leaf is valid for it
+    expected_issuer      the site's expected issuer (None: not checked); issuer_matches its outcome
+    ca_file              the site CA file (None: not checked); chain_verified its outcome
+                         (None: ca_file could not be read)
+    unreadable           why the chain could not be judged at all (None when it could)
+    """
+
+    subject: str = ""
+    issuer: str = ""
+    names: str = ""
+    not_after: str = ""
+    expired: tuple[str, ...] = ()
+    self_signed: bool = False
+    name_matches: tuple[tuple[str, bool], ...] = ()
+    expected_issuer: str | None = None
+    issuer_matches: bool | None = None
+    ca_file: str | None = None
+    chain_verified: bool | None = None
+    unreadable: str | None = None
+
+
+@dataclass(frozen=True)
 class Assessment:
     reason: Reason
     problems: list[str] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+    facts: TlsFacts | None = None
 
 
 def expectation_for(flow: Flow) -> Expectation:
@@ -264,7 +297,7 @@ def assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | No
         return _assess(chain_der, expect, now)
     except Exception as exc:  # hostile input at a boundary: cryptography raises many types
         problem = f"the server's certificate cannot be read: {type(exc).__name__}: {exc}"
-        return Assessment(Reason.CERT_WARNING, [problem])
+        return Assessment(Reason.CERT_WARNING, [problem], facts=TlsFacts(unreadable=problem))
 
 
 def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | None) -> Assessment:
@@ -274,15 +307,18 @@ def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | N
 
     now = now or datetime.now(UTC)
     if not chain_der:
-        return Assessment(Reason.CERT_WARNING, ["the server presented no certificate"])
+        problem = "the server presented no certificate"
+        return Assessment(Reason.CERT_WARNING, [problem], facts=TlsFacts(unreadable=problem))
     try:
         chain = [x509.load_der_x509_certificate(der) for der in chain_der]
     except ValueError as exc:
-        return Assessment(Reason.CERT_WARNING, [f"the server's certificate does not parse: {exc}"])
+        problem = f"the server's certificate does not parse: {exc}"
+        return Assessment(Reason.CERT_WARNING, [problem], facts=TlsFacts(unreadable=problem))
     leaf = chain[0]
     evidence: dict[str, Any] = {"certificates": [certificate_facts(cert) for cert in chain]}
     problems: list[str] = []
     intercepted: list[str] = []
+    expired: list[str] = []
 
     self_signed = is_self_signed(leaf)
     if self_signed:
@@ -290,9 +326,10 @@ def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | N
     for index, cert in enumerate(chain):
         which = "the certificate" if index == 0 else f"chain certificate {index} ({cert.subject.rfc4514_string()})"
         if cert.not_valid_after_utc < now:
-            problems.append(f"{which} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+            expired.append(f"{which} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
         elif cert.not_valid_before_utc > now:
-            problems.append(f"{which} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}")
+            expired.append(f"{which} is not valid before {cert.not_valid_before_utc:%Y-%m-%d}")
+    problems += expired
 
     matches = {name: name_matches(leaf, name) for name in expect.names}
     evidence["name_matches"] = matches
@@ -300,14 +337,16 @@ def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | N
     if wrong:
         problems.append(f"not valid for {', '.join(wrong)} (it names {_names_of(leaf)})")
 
+    issuer_ok: bool | None = None
     if expect.expected_issuer:
         found = _issuer_names(chain)
-        ok = _normalise(expect.expected_issuer) in found
+        ok = issuer_ok = _normalise(expect.expected_issuer) in found
         evidence["issuer_matches"] = ok
         if not ok:
             intercepted.append(f"issued by {leaf.issuer.rfc4514_string()}, not by the expected "
                                f"'{expect.expected_issuer}'")
 
+    verified: bool | None = None
     if expect.anchor_error:
         evidence["chain_verified"] = None
         problems.append(f"chain not verified: {expect.anchor_error}")
@@ -322,11 +361,17 @@ def _assess(chain_der: tuple[bytes, ...], expect: Expectation, now: datetime | N
             (problems if self_signed else intercepted).append(
                 text if self_signed else f"issued by {leaf.issuer.rfc4514_string()}, which {text}")
 
+    facts = TlsFacts(
+        subject=leaf.subject.rfc4514_string(), issuer=leaf.issuer.rfc4514_string(), names=_names_of(leaf),
+        not_after=f"{leaf.not_valid_after_utc:%Y-%m-%d}", expired=tuple(expired), self_signed=self_signed,
+        name_matches=tuple(matches.items()), expected_issuer=expect.expected_issuer, issuer_matches=issuer_ok,
+        ca_file=(expect.ca_file or "ca_file") if (expect.anchors is not None or expect.anchor_error) else None,
+        chain_verified=verified)
     if intercepted:
-        return Assessment(Reason.INTERCEPTED, intercepted + problems, evidence)
+        return Assessment(Reason.INTERCEPTED, intercepted + problems, evidence, facts)
     if problems:
-        return Assessment(Reason.CERT_WARNING, problems, evidence)
-    return Assessment(Reason.ANSWERED, [], evidence)
+        return Assessment(Reason.CERT_WARNING, problems, evidence, facts)
+    return Assessment(Reason.ANSWERED, [], evidence, facts)
 
 
 def _names_of(cert: x509.Certificate) -> str:
@@ -377,4 +422,49 @@ def certificate_observation(session: TlsSession, expect: Expectation, port: int,
         summary += " (leaf only: this Python cannot read the full chain)"
     if assessment.problems:
         summary += "; " + "; ".join(assessment.problems)
-    return Observation(assessment.reason, summary, evidence, session.handshake_ms)
+    return Observation(assessment.reason, summary, evidence, session.handshake_ms, facts=assessment.facts)
+
+
+# Reasons a completed handshake's certificate judgement can give; others (a failed handshake,
+# a protocol error after it) are judged by their reason alone.
+CERTIFICATE_REASONS = frozenset({Reason.ANSWERED, Reason.CERT_WARNING, Reason.INTERCEPTED})
+
+
+def judge_certificate(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The site's certificate expectations against the presented chain: the expected issuer,
+    the planned names, a chain to the site CA, a validity period that includes now, not
+    self-signed. Any miss warns (the appliance shows the same warning); a match passes."""
+    facts = observation.facts
+    if not isinstance(facts, TlsFacts) or observation.reason not in CERTIFICATE_REASONS:
+        return default_judge(flow, observation)
+    expected, found = certificate_rule(facts)
+    # the extra TLS checks of some probes (smtp's require_starttls, ...) may warn on their own
+    status = Status.PASS if certificate_ok(facts) and observation.reason is Reason.ANSWERED else Status.WARN
+    return Verdict(status, expected, found)
+
+
+def certificate_ok(facts: TlsFacts) -> bool:
+    """Whether the chain meets every expectation the site set and the basic rules."""
+    return (facts.unreadable is None and facts.issuer_matches is not False
+            and all(match for _, match in facts.name_matches)
+            and facts.chain_verified is not False and not (facts.ca_file and facts.chain_verified is None)
+            and not facts.expired and not facts.self_signed)
+
+
+def certificate_rule(facts: TlsFacts) -> tuple[str | None, str | None]:
+    """The certificate expectations in words, and what the chain showed against each."""
+    if facts.unreadable:
+        return "a readable certificate", facts.unreadable
+    expected = [f"issuer {facts.expected_issuer}"] if facts.expected_issuer else []
+    found = [f"issuer {facts.issuer}"] if facts.expected_issuer else []
+    if facts.name_matches:
+        expected.append("valid for " + ", ".join(name for name, _ in facts.name_matches))
+        found.append(f"valid for {facts.names}")
+    if facts.ca_file:
+        expected.append(f"chain to a CA of {facts.ca_file}")
+        found.append({True: "chain verified", False: "no chain to it", None: "chain not verified"}[
+            facts.chain_verified])
+    expected.append("within its validity period, not self-signed")
+    found.append(joined([*facts.expired, "self-signed" if facts.self_signed else ""])
+                 or f"valid until {facts.not_after}, CA-issued")
+    return joined(expected), joined(found)

@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 from netcheck import __version__
 from netcheck.cloud.categories import CONNECTED, Stage, categorise
+from netcheck.judges import Verdict
 from netcheck.model import Flow, Observation, PortRange, Reason, Status
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
 from netcheck.probes import ProbeContext, register
-from netcheck.probes._tls import Expectation, TlsSession, assess, negotiate, printable
+from netcheck.probes._tls import Expectation, TlsFacts, TlsSession, assess, certificate_rule, negotiate, printable
 from netcheck.probes.proxy import STATUS_LINE, proxy_credentials
 
 MAX_HEADER_LINE = 8192
@@ -35,7 +36,14 @@ CLOCK_CHECK_MIN_S = 1.0
 NTP_PORT = 123
 
 
-def _judge(flow: Flow, observation: Observation) -> Status:
+def _judge(flow: Flow, observation: Observation) -> Status | Verdict:
+    status = _status(observation)
+    if isinstance(observation.facts, TlsFacts):  # the chain was judged: show the rule and what it met
+        return Verdict(status, *certificate_rule(observation.facts))
+    return status
+
+
+def _status(observation: Observation) -> Status:
     if observation.reason is Reason.ANSWERED:
         return Status.PASS
     if observation.reason in (Reason.NOT_CONFIGURED, Reason.NOT_APPLICABLE):
@@ -293,17 +301,17 @@ async def _judge_certificate(flow: Flow, connected: _Connected, clock: asyncio.F
         detail = (f"{flow.host}: TLS inspection: the certificate is issued by {leaf.get('issuer')}, "
                   f"not by a root of {expect.ca_file}; " + "; ".join(assessment.problems))
         return Observation(Reason.INTERCEPTED, detail, {**evidence, "stage": "tls"}, session.handshake_ms,
-                           categorise(Reason.INTERCEPTED, "tls"))
+                           categorise(Reason.INTERCEPTED, "tls"), facts=assessment.facts)
     if assessment.reason is not Reason.ANSWERED:
         detail = f"{flow.host}: the sensor would not trust the certificate: " + "; ".join(assessment.problems)
         return Observation(assessment.reason, detail, {**evidence, "stage": "tls"}, session.handshake_ms,
-                           categorise(assessment.reason, "tls"))
+                           categorise(assessment.reason, "tls"), facts=assessment.facts)
     skew = await _clock_verdict(flow, session, expect, clock, deadline)
     if skew is not None:
         return Observation(Reason.CLOCK_OFFSET, skew[0], {**evidence, "stage": "tls", "clock": skew[1]},
                            session.handshake_ms, categorise(Reason.CLOCK_OFFSET, "tls"))
     return Observation(Reason.ANSWERED, f"{CONNECTED} ({flow.host}, {path}): {summary}", evidence,
-                       session.handshake_ms)
+                       session.handshake_ms, facts=assessment.facts)
 
 
 async def _clock_verdict(flow: Flow, session: TlsSession, expect: Expectation, clock: asyncio.Future[Any],

@@ -8,6 +8,7 @@ does the queries. dnspython builds and parses every message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
-from netcheck.model import Flow, Observation, PortRange, Reason, Status
+from netcheck.judges import Verdict, joined
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import connect_tcp, elapsed_ms
 from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes.udp import exchange
@@ -51,6 +53,10 @@ class Outcome:
     ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def fact(self) -> DnsAnswer:
+        return DnsAnswer(self.query.name, self.query.rdtype, self.rcode, tuple(self.answers), self.reason,
+                         self.query.listed, self.query.transport_only)
+
     def evidence(self) -> dict[str, Any]:
         row: dict[str, Any] = {"name": self.query.name, "type": self.query.rdtype, "rcode": self.rcode,
                                "answers": self.answers, "ms": self.ms, "result": self.reason.value}
@@ -59,15 +65,56 @@ class Outcome:
         return {**row, **self.extra}
 
 
-def _judge(flow: Flow, observation: Observation) -> Status:
-    # A server that refuses the root query may still resolve the site's names: the site
-    # listed none, so this is a warning that asks for them, not a failure.
-    if observation.reason is Reason.DNS_ERROR and observation.evidence.get("transport_only"):
-        return Status.WARN
-    return default_judge(flow, observation)
+@dataclass(frozen=True)
+class DnsAnswer:
+    """The answer to one query: rcode None when no DNS answer came back (then `reason` says why)."""
+
+    name: str
+    rdtype: str
+    rcode: str | None
+    answers: tuple[str, ...]
+    reason: Reason
+    listed: bool = True
+    transport_only: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.name.rstrip('.') or '.'} {self.rdtype}"
+
+    def found(self) -> str:
+        if self.rcode is None:
+            return f"{self.label}: {self.reason.value}"
+        if self.rcode != "NOERROR":
+            return f"{self.label}: {self.rcode}"
+        return f"{self.label} -> {', '.join(self.answers[:2]) or 'no records'}"
 
 
-@register("dns", judge=_judge)
+@dataclass(frozen=True)
+class DnsFacts(Facts):
+    """The answers per name of one DNS flow, in query order."""
+
+    answers: tuple[DnsAnswer, ...]
+
+
+def judge_dns(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The site's names against the server's answers: every listed name resolves (NXDOMAIN
+    warns), no query fails or errs. Without a single answer the reason decides alone."""
+    facts = observation.facts
+    if not isinstance(facts, DnsFacts) or not any(a.rcode is not None for a in facts.answers):
+        return default_judge(flow, observation)
+    if facts.answers[0].transport_only:
+        status = Status.WARN if observation.reason is Reason.DNS_ERROR else default_judge(flow, observation)
+        # A server that refuses the root query may still resolve the site's names: the site
+        # listed none, so this is a warning that asks for them, not a failure.
+        return Verdict(status, "any well-formed answer (the site lists no names)", facts.answers[0].found())
+    status = default_judge(flow, observation)
+    shown = facts.answers[:6]
+    more = f" (+{len(facts.answers) - 6} more)" if len(facts.answers) > 6 else ""
+    expected = "resolve " + ", ".join(a.label for a in shown) + more
+    return Verdict(status, expected, (joined(a.found() for a in shown) or "") + more)
+
+
+@register("dns", judge=judge_dns)
 async def observe_dns(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
@@ -214,6 +261,12 @@ def _read(query: Query, request: Any, reply: Any, ms: float | None) -> Outcome:
 
 
 def summarise(flow: Flow, outcomes: list[Outcome], skipped: list[str], ms: float) -> Observation:
+    """One verdict from every query (see _summarise), with the answers per name as typed facts."""
+    observation = _summarise(flow, outcomes, skipped, ms)
+    return dataclasses.replace(observation, facts=DnsFacts(tuple(o.fact() for o in outcomes)))
+
+
+def _summarise(flow: Flow, outcomes: list[Outcome], skipped: list[str], ms: float) -> Observation:
     """One verdict from every query: transport failures first, then server errors, then NXDOMAIN."""
     transport = flow.transport.upper()
     rows = [o.evidence() for o in outcomes]

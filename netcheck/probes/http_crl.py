@@ -12,12 +12,15 @@ need not resolve on this side at all.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from netcheck.model import Flow, Observation, Reason
-from netcheck.probes import ProbeContext, register
+from netcheck.addresses import is_ip
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, Observation, Reason, Status
+from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes._tls import printable
 from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
 
@@ -27,7 +30,30 @@ if TYPE_CHECKING:
 DEADLINE_MARGIN_S = 0.1  # finish inside ctx.timeout, so the engine never has to cancel
 
 
-@register("http-crl")
+@dataclass(frozen=True)
+class CrlFacts(Facts):
+    """A downloaded CRL: its issuer, its nextUpdate (None: the CRL names none), whether it is
+    current by certs.crl.crl_currency, and what is wrong when it is not."""
+
+    issuer: str
+    next_update: str | None
+    current: bool
+    problem: str = ""
+
+
+def judge_http_crl(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The appliance needs a current CRL (nextUpdate ahead, thisUpdate not in the future).
+    Other reasons decide alone."""
+    status = default_judge(flow, observation)
+    facts = observation.facts
+    if not isinstance(facts, CrlFacts):
+        return status
+    found = f"nextUpdate {facts.next_update}" if facts.next_update else "no nextUpdate"
+    found += f", issuer {facts.issuer}" + (f"; the CRL {facts.problem}" if facts.problem else "")
+    return Verdict(status, "a current CRL (nextUpdate not passed, thisUpdate not in the future)", found)
+
+
+@register("http-crl", judge=judge_http_crl)
 async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     from netcheck.certs.downloads import CrlDownloads
 
@@ -54,11 +80,20 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
         result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
     latency = result.first_byte_ms
+    # The engine does not resolve URL peers: the address is the CRL server's, when this side
+    # reached it directly or named it by address (through a proxy, the proxy's is not the CRL's).
+    address = None if proxy is not None else result.address or _literal_host(url)
     if not result.ok:
         assert result.error is not None
         # errno and the ICMP error (with the router that sent it) where the tcp probe has them
-        return Observation(result.error, f"CRL {url}: {result.detail}", {**evidence, **result.network}, latency)
-    return judge_crl(url, result.body, result.header("content-type"), evidence, latency)
+        return Observation(result.error, f"CRL {url}: {result.detail}", {**evidence, **result.network}, latency,
+                           address=address)
+    return replace(judge_crl(url, result.body, result.header("content-type"), evidence, latency), address=address)
+
+
+def _literal_host(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    return host if is_ip(host) else None
 
 
 def crl_fetch_timeout(ctx: ProbeContext) -> float:
@@ -109,7 +144,10 @@ def judge_crl(url: str, body: bytes, content_type: str | None, evidence: dict[st
     summary = (f"CRL {url}: issuer {facts['issuer']}, {facts['revoked_count']} entries, "
                f"thisUpdate {facts['this_update']}, nextUpdate {facts['next_update'] or 'none'}")
     currency = crl_currency(crl, now)
+    next_update = crl.next_update_utc
+    typed = CrlFacts(str(facts["issuer"]), f"{next_update:%Y-%m-%d %H:%M} UTC" if next_update else None,
+                     currency.current, currency.problem)
     if not currency.current:  # stale, or dated in the future: the certificate verdict's own judgement
         facts["currency"] = currency.state.value
-        return Observation(Reason.STALE, f"{summary}: the CRL {currency.problem}", evidence, latency)
-    return Observation(Reason.ANSWERED, summary, evidence, latency)
+        return Observation(Reason.STALE, f"{summary}: the CRL {currency.problem}", evidence, latency, facts=typed)
+    return Observation(Reason.ANSWERED, summary, evidence, latency, facts=typed)

@@ -22,9 +22,10 @@ from typing import Any
 from netcheck import values
 from netcheck.addresses import is_ip
 from netcheck.egress import current as current_egress
-from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.judges import Verdict, joined
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import connect_tcp, elapsed_ms
-from netcheck.probes import ProbeContext, register
+from netcheck.probes import ProbeContext, default_judge, register
 
 ROOT_DSE_ATTRIBUTES = ("namingContexts", "defaultNamingContext", "supportedLDAPVersion", "vendorName",
                        "vendorVersion", "supportedControl", "supportedSASLMechanisms", "supportedExtension")
@@ -312,7 +313,61 @@ def _name_in(cert: dict[str, Any], host: str) -> bool:
     return any(dns_name_matches(name, host) for name in names)
 
 
+@dataclass(frozen=True)
+class LdapFacts(Facts):
+    """What the site's LDAP expectations are held against.
+
+    bind_dn       the DN the site asks to bind as (None: anonymous RootDSE read only)
+    bind_result   what the server said to that bind ("success", "invalidCredentials: ...");
+                  None when no bind was tried
+    host          the planned host the certificate must name
+    certificate   the server certificate's subject (None: no TLS); certificate_problems what is wrong
+    """
+
+    bind_dn: str | None
+    bind_result: str | None
+    host: str
+    certificate: str | None = None
+    certificate_problems: tuple[str, ...] = ()
+
+
+def judge_ldap(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The site's bind DN must bind, and a TLS certificate must be valid for the planned host;
+    the status stays the reason's (auth-failed fails, certificate-warning warns)."""
+    facts = observation.facts
+    status = default_judge(flow, observation)
+    if not isinstance(facts, LdapFacts) or (facts.bind_dn is None and facts.certificate is None):
+        return status
+    expected, found = [], []
+    if facts.bind_dn is not None:
+        expected.append(f"simple bind as {facts.bind_dn} succeeds")
+        found.append(f"bind: {facts.bind_result}" if facts.bind_result else "bind not reached")
+    if facts.certificate is not None:
+        expected.append(f"certificate valid for {facts.host}, CA-issued, in its validity period")
+        found.append(f"certificate {facts.certificate}: " + (", ".join(facts.certificate_problems) or "valid"))
+    return Verdict(status, joined(expected), joined(found))
+
+
+def _ldap_facts(plan: Plan, session: Session) -> LdapFacts:
+    bind_result: str | None = None
+    if session.bind:
+        bind_result = f"{session.bind['result']} {session.bind['message']}".strip() or "answered"
+    elif session.failure and session.stage == "bind":
+        bind_result = session.failure[1]
+    subject = problems = None
+    if session.certificate:
+        subject = str(session.certificate.get("subject", "?"))
+        problems = tuple(certificate_problems(session.certificate, plan.host, datetime.now(UTC)))
+    return LdapFacts(plan.bind_dn, bind_result, plan.host, subject, problems or ())
+
+
 def _observation(flow: Flow, plan: Plan, session: Session, handshake_ms: float) -> Observation:
+    observation = _read_session(flow, plan, session, handshake_ms)
+    return Observation(observation.reason, observation.detail, observation.evidence, observation.latency_ms,
+                       facts=_ldap_facts(plan, session))
+
+
+def _read_session(flow: Flow, plan: Plan, session: Session, handshake_ms: float) -> Observation:
     evidence: dict[str, Any] = {"handshake_ms": handshake_ms}
     if session.tls:
         evidence["tls"] = session.tls
@@ -345,4 +400,5 @@ def _observation(flow: Flow, plan: Plan, session: Session, handshake_ms: float) 
 
 register("ldap")(observe_ldap)
 
-register("ldaps")(observe_ldap)
+register("ldap", judge=judge_ldap)(observe_ldap)
+register("ldaps", judge=judge_ldap)(observe_ldap)

@@ -15,10 +15,12 @@ import dataclasses
 import socket
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from netcheck import pacing
-from netcheck.model import Flow, JsonValue, Observation, PortRange, Reason, Status
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, JsonValue, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import connect_udp, elapsed_ms, failure_from_oserror
 from netcheck.probes import ProbeContext, default_judge, register
 
@@ -43,19 +45,53 @@ def reference_id_text(ref_id: int, stratum: int) -> str:
     return socket.inet_ntoa(raw)
 
 
-def _judge(flow: Flow, observation: Observation) -> Status:
-    # A server that sends DENY/RSTR will never set the appliance's clock: that is a failure.
-    if observation.evidence.get("kiss_code") in REFUSING_KISS_CODES:
-        return Status.FAIL
-    return default_judge(flow, observation)
+@dataclass(frozen=True)
+class NtpFacts(Facts):
+    """One NTP server reply, typed for the judge (the same values are in the evidence).
+
+    offset_s   the server's clock minus this host's, in seconds
+    kiss_code  the stratum-0 kiss-o'-death code ("" when there is none)
+    """
+
+    stratum: int
+    leap: int
+    offset_s: float
+    delay_s: float
+    reference_id: str
+    kiss_code: str = ""
+
+    @property
+    def synchronised(self) -> bool:
+        return 0 < self.stratum < UNSYNCHRONISED_STRATUM and self.leap != LEAP_ALARM
 
 
-@register("ntp", judge=_judge)
+def max_offset_of(flow: Flow) -> float:
+    return flow.float_option("max_offset_s", DEFAULT_MAX_OFFSET_S)
+
+
+def judge_ntp(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The site's NTP expectations against the reply: served (no DENY/RSTR), synchronised, and
+    |offset| <= max_offset_s. Without a reply there is nothing to compare: the reason decides."""
+    facts = observation.facts
+    if not isinstance(facts, NtpFacts):
+        return default_judge(flow, observation)
+    if facts.kiss_code in REFUSING_KISS_CODES:
+        # A server that sends DENY/RSTR will never set the appliance's clock: that is a failure.
+        return Verdict(Status.FAIL, "the server serves this client", f"kiss-o'-death {facts.kiss_code}")
+    if not facts.synchronised:
+        return Verdict(Status.WARN, f"synchronised: stratum 1-{UNSYNCHRONISED_STRATUM - 1}, leap not {LEAP_ALARM}",
+                       f"stratum {facts.stratum}, leap {facts.leap}")
+    limit = max_offset_of(flow)
+    status = Status.WARN if abs(facts.offset_s) > limit else Status.PASS
+    return Verdict(status, f"offset <= {limit:g} s", f"offset {facts.offset_s:+.3f} s")
+
+
+@register("ntp", judge=judge_ntp)
 async def observe_ntp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
         return Observation(Reason.NOT_APPLICABLE, "NTP is tested on a single port, not a range")
-    max_offset = flow.float_option("max_offset_s", DEFAULT_MAX_OFFSET_S)
+    max_offset = max_offset_of(flow)
     # Each try gets its own request and timestamp, so a late answer cannot inflate the delay.
     tries = max(1, ctx.udp_tries)
     for attempt in range(1, tries + 1):
@@ -154,6 +190,8 @@ def read_reply(reply: bytes, request: bytes, received_at: float, max_offset: flo
                            "the reply does not echo this request's timestamp (not an answer to it)",
                            raw, latency_ms)
     facts = _facts(stats)
+    typed = NtpFacts(stats.stratum, stats.leap, stats.offset, stats.delay, facts["reference_id"],
+                     facts["reference_id"] if stats.stratum == 0 else "")
     summary = (f"stratum {facts['stratum']}, reference {facts['reference_id'] or '-'}, "
                f"offset {facts['offset_s']:+.3f} s, delay {facts['delay_s'] * 1000:.1f} ms")
     if stats.stratum == 0:
@@ -162,19 +200,22 @@ def read_reply(reply: bytes, request: bytes, received_at: float, max_offset: flo
         facts["kiss_code"] = code
         if code in REFUSING_KISS_CODES:
             return Observation(Reason.UNSYNCHRONISED, f"kiss-o'-death {code}: the server refuses to serve this "
-                                                      f"client: {summary}", facts, latency_ms)
+                                                      f"client: {summary}", facts, latency_ms,
+                               facts=typed)
         kiss = f"kiss code '{code}', " if code else ""
         return Observation(Reason.UNSYNCHRONISED, f"the server is not synchronised ({kiss}stratum 0, "
-                                                  f"leap {stats.leap}): {summary}", facts, latency_ms)
+                                                  f"leap {stats.leap}): {summary}", facts, latency_ms,
+                           facts=typed)
     if stats.stratum >= UNSYNCHRONISED_STRATUM or stats.leap == LEAP_ALARM:
         return Observation(Reason.UNSYNCHRONISED,
                            f"the server is not synchronised (stratum {stats.stratum}, leap {stats.leap}): {summary}",
-                           facts, latency_ms)
+                           facts, latency_ms, facts=typed)
     if abs(stats.offset) > max_offset:
         return Observation(Reason.CLOCK_OFFSET,
                            f"this host's clock is {stats.offset:+.3f} s off the server's "
-                           f"(threshold {max_offset:g} s): {summary}", facts, latency_ms)
-    return Observation(Reason.ANSWERED, summary, facts, latency_ms)
+                           f"(threshold {max_offset:g} s): {summary}", facts, latency_ms,
+                           facts=typed)
+    return Observation(Reason.ANSWERED, summary, facts, latency_ms, facts=typed)
 
 
 def _facts(stats: Any) -> dict[str, Any]:

@@ -15,14 +15,17 @@ from typing import Any
 
 from netcheck import values
 from netcheck.catalogue import DEFAULT_EHLO
-from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
 from netcheck.net.streams import Channel, Deadline, DeadlineHit, LineTooLong, StreamClosed, connect
-from netcheck.probes import ProbeContext, register
+from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes._tls import (
+    TlsFacts,
     TlsSession,
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
     printable,
 )
@@ -59,7 +62,28 @@ class Reply:
         return f"{self.code} {self.lines[0]}" if self.lines else str(self.code)
 
 
-@register("smtp")
+@dataclass(frozen=True)
+class SmtpFacts(Facts):
+    """What the site may expect of an SMTP server without TLS: whether it offers STARTTLS."""
+
+    starttls_offered: bool
+    require_starttls: bool
+
+
+def judge_smtp(flow: Flow, observation: Observation) -> Status | Verdict:
+    """After STARTTLS the certificate is judged like the TLS probe's; without it, a site that
+    requires STARTTLS holds the server to offering it."""
+    facts = observation.facts
+    if isinstance(facts, TlsFacts):
+        return judge_certificate(flow, observation)
+    if isinstance(facts, SmtpFacts) and facts.require_starttls:
+        status = Status.PASS if facts.starttls_offered else Status.FAIL
+        return Verdict(status, "STARTTLS offered (require_starttls)",
+                       "STARTTLS offered" if facts.starttls_offered else "STARTTLS not offered")
+    return default_judge(flow, observation)
+
+
+@register("smtp", judge=judge_smtp)
 async def observe_smtp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
@@ -175,12 +199,15 @@ async def _session(channel: Channel, flow: Flow, talk: Conversation) -> Observat
     await _quit(channel, talk)
     if session is not None:
         checked = certificate_observation(session, expectation_for(flow), port, "STARTTLS", evidence)
-        return Observation(checked.reason, f"{summary}; {checked.detail}", checked.evidence, latency)
-    if flow.options.get("require_starttls") and not offers(offered, "STARTTLS"):
-        return Observation(Reason.TLS_ERROR, f"{summary}; STARTTLS is required but not offered", evidence, latency)
+        return Observation(checked.reason, f"{summary}; {checked.detail}", checked.evidence, latency,
+                           facts=checked.facts)
     offered_tls = offers(offered, "STARTTLS")
+    facts = SmtpFacts(offered_tls, flow.options.get("require_starttls") is True)
+    if facts.require_starttls and not offered_tls:
+        return Observation(Reason.TLS_ERROR, f"{summary}; STARTTLS is required but not offered", evidence, latency,
+                           facts=facts)
     note = "STARTTLS offered, not tried (starttls: false)" if offered_tls else "STARTTLS not offered"
-    return Observation(Reason.ANSWERED, f"{summary}; {note}", evidence, latency)
+    return Observation(Reason.ANSWERED, f"{summary}; {note}", evidence, latency, facts=facts)
 
 
 async def _quit(channel: Channel, talk: Conversation) -> None:

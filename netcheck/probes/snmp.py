@@ -20,9 +20,10 @@ from typing import Any
 from netcheck import values
 from netcheck.catalogue import SNMP_SECURITY_LEVELS as SECURITY_LEVELS
 from netcheck.egress import current as current_egress
-from netcheck.model import Flow, Observation, PortRange, Reason
+from netcheck.judges import Verdict
+from netcheck.model import Facts, Flow, Observation, PortRange, Reason, Status
 from netcheck.net.sockets import elapsed_ms
-from netcheck.probes import ProbeContext, register
+from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes.udp import exchange
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
@@ -70,7 +71,35 @@ class Credentials:
         return text
 
 
-@register("snmp")
+@dataclass(frozen=True)
+class SnmpFacts(Facts):
+    """An agent's answer to the site's credentials.
+
+    credentials  the version and (v3) user, level and protocols the site asks for, never a secret
+    answer       what the agent said: "sysDescr '...'", or the error it sent (authorizationError, ...)
+    """
+
+    credentials: str
+    answer: str
+
+
+def credentials_text(described: dict[str, Any]) -> str:
+    if described.get("version") != "3":
+        return f"v{described.get('version')} community"
+    return (f"v3 user {described.get('user')} {described.get('security_level')} "
+            f"({described.get('auth_protocol')}/{described.get('priv_protocol')})")
+
+
+def judge_snmp(flow: Flow, observation: Observation) -> Status | Verdict:
+    """The agent must answer the site's credentials; without an answer the reason decides alone."""
+    status = default_judge(flow, observation)
+    facts = observation.facts
+    if not isinstance(facts, SnmpFacts):
+        return status
+    return Verdict(status, f"GET sysDescr.0 answered with {facts.credentials}", facts.answer)
+
+
+@register("snmp", judge=judge_snmp)
 async def observe_snmp(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
@@ -185,7 +214,22 @@ async def _get(address: str, port: int, credentials: Credentials, budget: float,
 
 def read_result(request: asyncio.Future[Any], credentials: Credentials, port: int, tries: int, budget: float,
                 latency: float) -> Observation:
-    """Turn get_cmd's outcome (or its exception) into an observation."""
+    """Turn get_cmd's outcome (or its exception) into an observation, with typed facts when the agent answered."""
+    observation = _read_result(request, credentials, port, tries, budget, latency)
+    evidence = observation.evidence
+    if observation.reason is Reason.ANSWERED:
+        outside = evidence.get("not_in_view")
+        answer = (f"answered; {', '.join(str(oid) for oid in outside)} outside its view"
+                  if isinstance(outside, list) and outside else f"sysDescr '{evidence.get('sys_descr')}'")
+    elif observation.reason is Reason.AUTH_FAILED:
+        answer = f"rejected: {evidence.get('error_indication') or evidence.get('error_status')}"
+    else:
+        return observation
+    return dataclasses.replace(observation, facts=SnmpFacts(credentials_text(credentials.described), answer))
+
+
+def _read_result(request: asyncio.Future[Any], credentials: Credentials, port: int, tries: int, budget: float,
+                 latency: float) -> Observation:
     evidence: dict[str, Any] = {"snmp": credentials.described}
     exc = request.exception() if not request.cancelled() else None
     if request.cancelled() or exc is not None:

@@ -24,6 +24,7 @@ from netcheck.probes._tls import (
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
     printable,
 )
@@ -65,7 +66,7 @@ def octet_counted(payload: bytes) -> bytes:
     return str(len(payload)).encode("ascii") + b" " + payload
 
 
-@register("syslog")
+@register("syslog", judge=judge_certificate)
 async def observe_syslog(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):
@@ -126,7 +127,8 @@ async def _send_tcp(flow: Flow, address: str, port: int, payload: bytes, ctx: Pr
     sent = f"sent one octet-counted test message (run {ctx.run_id}); syslog acknowledges nothing"
     if session is not None:
         checked = certificate_observation(session, expectation_for(flow), port, label, evidence)
-        return Observation(checked.reason, f"{checked.detail}; {sent}", checked.evidence, checked.latency_ms)
+        return Observation(checked.reason, f"{checked.detail}; {sent}", checked.evidence, checked.latency_ms,
+                           facts=checked.facts)
     return Observation(Reason.OPEN, f"{label} {port}: connected and {sent}", evidence, channel.connect_ms)
 
 

@@ -11,11 +11,12 @@ from netcheck.probes._tls import (
     certificate_observation,
     default_server_name,
     expectation_for,
+    judge_certificate,
     negotiate,
 )
 
 
-@register("tls")
+@register("tls", judge=judge_certificate)
 async def observe_tls(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
     assert address is not None
     if isinstance(flow.port, PortRange):

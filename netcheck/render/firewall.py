@@ -33,7 +33,7 @@ class FirewallRule:
 
 def _endpoints(result: Result, report: Report) -> tuple[str, str]:
     flow = result.flow
-    this_host = " ".join(source_addresses(report.info, result.address)) or report.info.host_name
+    this_host = " ".join(source_addresses(report.info, destination_of(result))) or report.info.host_name
     if flow.direction is Direction.IN:
         here = " ".join(source_addresses(report.info)) or report.info.host_name
         return (flow.host or f"{flow.peer} host(s)", here)

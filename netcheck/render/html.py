@@ -144,6 +144,10 @@ def flow_row_html(row: FlowRow) -> str:
     optional = "" if flow.required else ' <span class="optional">optional</span>'
     category = f'<div class="category">{_h(str(result.category))}</div>' if result.category else ""
     reason_text = _h(row.reason_text)
+    rule = ""
+    if result.expected is not None:  # the judge's rule and finding (goss-style), when it applied one
+        rule = (f'<div class="rule">expected: {_h(result.expected)}'
+                f'<br>found: {_h(result.found or "")}</div>')
     lines = [
         f'<tr class="flow s-{status}" id="{row.anchor}" data-flow="{_h(flow.id)}" '
         f'data-destination="{_h(flow.host)}" data-status="{status}">\n'
@@ -153,7 +157,7 @@ def flow_row_html(row: FlowRow) -> str:
         f"  <td>{_h(row.path)}</td>\n"
         f'  <td><span class="reason" title="{reason_text}">{WORD[result.reason]}</span>{category}</td>\n'
         f'  <td class="ms">{row.latency}</td>\n'
-        f"  <td>{_h(result.detail)}</td>\n"
+        f"  <td>{_h(result.detail)}{rule}</td>\n"
         "</tr>\n"
     ]
     if row.remediation or row.evidence or flow.note:

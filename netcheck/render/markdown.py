@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netcheck.escape import markdown_cell as cell
-from netcheck.model import Report
+from netcheck.model import Report, Result
 from netcheck.remediation import remediation
 from netcheck.render.certificates import certificate_sections
 from netcheck.render.terminal import path_text, summary_line
@@ -14,6 +14,13 @@ def _table(headings: tuple[str, ...], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
+
+
+def _rule(result: Result) -> str:
+    """The judge's rule and finding after the detail, when it applied one."""
+    if result.expected is None:
+        return ""
+    return f" (expected: {cell(result.expected)}; found: {cell(result.found or '')})"
 
 
 def render_markdown(report: Report) -> str:
@@ -37,7 +44,7 @@ def render_markdown(report: Report) -> str:
         rows.append([
             f"**{result.status.value.upper()}**", cell(flow.peer), cell(flow.id) + optional, cell(flow.purpose),
             cell(flow.protocol), cell(port_label(flow)), cell(path_text(result)), cell(result.reason.value),
-            latency_label(result), cell(result.detail),
+            latency_label(result), cell(result.detail) + _rule(result),
         ])
     lines += _table(("Status", "Peer", "Flow", "Purpose", "Protocol", "Port", "Source -> Destination", "Reason",
                      "ms", "Detail"), rows)

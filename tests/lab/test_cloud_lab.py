@@ -149,6 +149,9 @@ def test_tls_inspection_is_named_and_its_ca_can_be_trusted(cloud: CloudLab, tmp_
         assert_category(inspected[host], "intercepted", SECURE)
         assert "TLS inspection" in inspected[host]["detail"]
         assert "Contoso TLS Inspection CA" in inspected[host]["detail"]
+        # the judge records the rule (a chain to a trusted root) and what the inspecting proxy presented
+        assert "chain to a CA of" in inspected[host]["expected"]
+        assert inspected[host]["found"].startswith("valid for ") and "no chain to it" in inspected[host]["found"]
     hub = trusted[name("hub")]
     assert (hub["status"], hub["reason"]) == ("pass", "answered"), hub["detail"]
     assert "Contoso TLS Inspection CA" in hub["evidence"]["certificates"][0]["issuer"]

@@ -13,6 +13,7 @@ import dns.message
 import dns.rcode
 import pytest
 
+from netcheck.judges import as_verdict
 from netcheck.model import Observation, Reason, Status
 from netcheck.probes import ProbeContext, get
 from netcheck.probes.dns import default_names, default_reverse
@@ -34,7 +35,7 @@ def observe(port: int, transport: str = "udp", timeout: float = 1.0, tries: int 
     ctx = ProbeContext(timeout=timeout, run_id="dnstest", udp_tries=tries, settings={"peers": peers or {}})
     started = time.monotonic()
     observation = asyncio.run(kind.observe(flow, "127.0.0.1", ctx))
-    return observation, kind.judge(flow, observation), time.monotonic() - started
+    return observation, as_verdict(kind.judge(flow, observation)).status, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")

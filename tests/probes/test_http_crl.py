@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from netcheck.model import Observation, Reason
-from netcheck.probes import ProbeContext
+from netcheck.judges import as_verdict
+from netcheck.model import Observation, Reason, Status
+from netcheck.probes import ProbeContext, get
 from netcheck.probes.http_crl import judge_crl, observe_http_crl
 from tests.conftest import make_flow
 from tests.probes.hostile import (
@@ -68,6 +69,18 @@ def test_current_crl_in_der_or_pem(encoding: Encoding) -> None:
 def test_stale_crl_warns() -> None:
     observation = judge_crl("http://x/ca.crl", STALE.public_bytes(Encoding.DER), None, {}, None)
     assert observation.reason is Reason.STALE and "the CRL expired at" in observation.detail
+
+
+@pytest.mark.parametrize(("crl", "status"), [(GOOD, Status.PASS), (STALE, Status.WARN)])
+def test_the_judge_names_the_rule_and_the_next_update(crl: Any, status: Status) -> None:
+    observation = judge_crl("http://x/ca.crl", crl.public_bytes(Encoding.DER), None, {}, None)
+    verdict = as_verdict(get("http-crl").judge(crl_flow("http://x/ca.crl"), observation))
+    next_update = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
+    assert (verdict.status, verdict.expected) == (
+        status, "a current CRL (nextUpdate not passed, thisUpdate not in the future)")
+    assert verdict.found is not None and verdict.found.startswith(f"nextUpdate {next_update}, issuer CN=CRL Test CA")
+    # a stale CRL's finding says what is wrong, in the words of the certificate verdict's rule
+    assert (";" in verdict.found) is (status is Status.WARN)
 
 
 @pytest.mark.parametrize("body", [b"<html>Not here</html>", b"", b"0\x82\x01\x00garbage",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from netcheck.judges import as_verdict
 from netcheck.model import Observation, Reason, Status
 from netcheck.probes import ProbeContext, get
 from tests.conftest import make_flow
@@ -42,7 +43,7 @@ def observe(kind: str, port: int, host: str = "ldap.lab.example", timeout: float
     ctx = ProbeContext(timeout=timeout, run_id="ldaptest", env={"LDAP_PW": PASSWORD} if env is None else env)
     started = time.monotonic()
     observation = asyncio.run(probe.observe(flow, "127.0.0.1", ctx))
-    return observation, probe.judge(flow, observation), time.monotonic() - started
+    return observation, as_verdict(probe.judge(flow, observation)).status, time.monotonic() - started
 
 
 def start_slapd(folder: Path, pki: LabPKI, leaf: str) -> Iterator[Slapd]:
@@ -117,6 +118,8 @@ def test_simple_bind_with_the_password_from_the_environment(slapd: Slapd) -> Non
     assert (status, observation.reason) == (Status.PASS, Reason.ANSWERED)
     assert observation.evidence["bind"]["result"] == "success"
     assert f"bound as {BIND_DN}" in observation.detail
+    verdict = as_verdict(get("ldap").judge(make_flow(slapd.ldap_port, probe="ldap", peer="ldap"), observation))
+    assert (verdict.expected, verdict.found) == (f"simple bind as {BIND_DN} succeeds", "bind: success")
 
 
 def test_a_wrong_password_is_auth_failed_and_never_shown(slapd: Slapd) -> None:
@@ -128,6 +131,9 @@ def test_a_wrong_password_is_auth_failed_and_never_shown(slapd: Slapd) -> None:
     # the directory was reachable: the RootDSE is still in the evidence
     assert observation.evidence["root_dse"]["naming_contexts"] == [SUFFIX]
     assert wrong not in observation.detail + json.dumps(observation.evidence)
+    verdict = as_verdict(get("ldap").judge(make_flow(slapd.ldap_port, probe="ldap", peer="ldap"), observation))
+    assert verdict.expected == f"simple bind as {BIND_DN} succeeds"
+    assert verdict.found is not None and "invalidCredentials" in verdict.found and wrong not in verdict.found
 
 
 def test_a_missing_password_variable_is_named(slapd: Slapd) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from netcheck.judges import as_verdict
 from netcheck.model import Observation, Reason, Status
 from netcheck.probes import ProbeContext, get
 from netcheck.probes.ntp import reference_id_text
@@ -28,7 +29,7 @@ def observe(port: int, timeout: float = 1.0, tries: int = 2, **options: object) 
     ctx = ProbeContext(timeout=timeout, run_id="ntptest", udp_tries=tries)
     started = time.monotonic()
     observation = asyncio.run(kind.observe(flow, "127.0.0.1", ctx))
-    return observation, kind.judge(flow, observation), time.monotonic() - started
+    return observation, as_verdict(kind.judge(flow, observation)).status, time.monotonic() - started
 
 
 def chrony(tmp_path: Path, *extra: str) -> Iterator[int]:
@@ -64,6 +65,11 @@ def test_real_chronyd_reports_stratum_reference_and_offset(chrony_synced: int) -
     # same machine, same clock: the offset is tiny
     assert abs(facts["offset_s"]) < 0.05 and 0 <= facts["delay_s"] < 0.5
     assert "stratum 8" in observation.detail
+    # the judge names the rule and the measured offset, from the typed facts
+    verdict = as_verdict(get("ntp").judge(make_flow(chrony_synced, transport="udp", probe="ntp", peer="ntp"),
+                                          observation))
+    assert verdict.expected == "offset <= 1 s"
+    assert verdict.found == f"offset {observation.evidence['offset_s']:+.3f} s"
 
 
 def test_unsynchronised_chronyd_is_a_warning(chrony_unsynced: int) -> None:

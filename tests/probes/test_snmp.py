@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from netcheck.judges import as_verdict
 from netcheck.model import Observation, Reason, Status
 from netcheck.probes import ProbeContext, get
 from tests.conftest import make_flow
@@ -33,7 +34,7 @@ def observe(port: int, timeout: float = 1.5, tries: int = 2, env: dict[str, str]
     ctx = ProbeContext(timeout=timeout, run_id="snmptest", udp_tries=tries, env=SECRETS if env is None else env)
     started = time.monotonic()
     observation = asyncio.run(probe.observe(flow, "127.0.0.1", ctx))
-    return observation, probe.judge(flow, observation), time.monotonic() - started
+    return observation, as_verdict(probe.judge(flow, observation)).status, time.monotonic() - started
 
 
 def shows_no_secret(observation: Observation) -> bool:
@@ -84,6 +85,10 @@ def test_v3_authpriv_reads_sysdescr(snmpd: int) -> None:
     assert observation.evidence["snmp"] == {"version": "3", "user": "labuser", "security_level": "authPriv",
                                             "auth_protocol": "SHA256", "priv_protocol": "AES"}
     assert shows_no_secret(observation)
+    verdict = as_verdict(get("snmp").judge(make_flow(snmpd, transport="udp", probe="snmp", peer="snmp"),
+                                           observation))
+    assert verdict.expected == "GET sysDescr.0 answered with v3 user labuser authPriv (SHA256/AES)"
+    assert verdict.found == f"sysDescr '{SYS_DESCR}'"
 
 
 @pytest.mark.parametrize(("options", "indication"), [
@@ -95,6 +100,9 @@ def test_v3_reports_are_auth_failed(snmpd: int, options: dict[str, str], indicat
     assert (status, observation.reason) == (Status.FAIL, Reason.AUTH_FAILED), observation.detail
     assert observation.evidence["error_indication"] == indication
     assert elapsed < 1.0
+    verdict = as_verdict(get("snmp").judge(make_flow(snmpd, transport="udp", probe="snmp", peer="snmp"),
+                                           observation))
+    assert verdict.found == f"rejected: {indication}"
     assert shows_no_secret(observation)
 
 

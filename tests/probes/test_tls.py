@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from netcheck.engine import Limits, scan
+from netcheck.judges import as_verdict
 from netcheck.model import Reason, Status
-from netcheck.probes import ProbeContext
+from netcheck.probes import ProbeContext, get
 from netcheck.probes._tls import Expectation, alert_text, assess, chains_to_anchor, expectation_for
 from netcheck.probes.tls import observe_tls
 from tests.conftest import make_flow
@@ -279,3 +280,19 @@ def test_judgement_uses_the_clock(pki: dict[str, object]) -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
     result = assess(chain(pki, "leaf", "inter"), Expectation(), now=later)
     assert result.reason is Reason.CERT_WARNING and "expired" in result.problems[0]
+
+
+@pytest.mark.parametrize(("issuer", "status"), [("Test Issuing CA", Status.PASS), ("CN=Lab CA", Status.WARN)])
+def test_the_judge_records_the_expected_and_the_found_issuer(tmp_path: Path, pki: dict[str, object], issuer: str,
+                                                             status: Status) -> None:
+    # Given a real TLS server presenting leaf + issuing CA, and the site's expected issuer
+    context = _tls_server_context(tmp_path, pki, "leaf", with_chain=True)
+    options = {"expected_issuer": issuer}
+    observation, _ = _observe_real(context, "server.test", options)
+    # When the tls kind's registered judge applies the expectation to the typed facts
+    flow = make_flow(443, probe="tls", host="server.test", options=options)
+    verdict = as_verdict(get("tls").judge(flow, observation))  # type: ignore[arg-type]
+    # Then the rule and the finding are both on the verdict
+    assert verdict.status is status
+    assert verdict.expected == f"issuer {issuer}; valid for server.test; within its validity period, not self-signed"
+    assert verdict.found is not None and verdict.found.startswith("issuer CN=Test Issuing CA; valid for server.test")

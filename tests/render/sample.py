@@ -74,11 +74,12 @@ def flow(flow_id: str, peer: str, host: str, protocol: str, transport: str, port
 
 
 def result(f: Flow, status: Status, reason: Reason, detail: str, address: str | None = None,
-           latency_ms: float | None = None, evidence: dict[str, Any] | None = None) -> Result:
+           latency_ms: float | None = None, evidence: dict[str, Any] | None = None,
+           expected: str | None = None, found: str | None = None) -> Result:
     if address is None and f.direction is Direction.OUT and f.host and "://" not in f.host:
         address = f.host
     return Result(flow=f, status=status, reason=reason, detail=detail, address=address, latency_ms=latency_ms,
-                  evidence=evidence or {})
+                  evidence=evidence or {}, expected=expected, found=found)
 
 
 def sample_results() -> list[Result]:
@@ -113,7 +114,8 @@ def sample_results() -> list[Result]:
         result(flow("ntp-console", "console", console, "NTP", "udp", 123,
                     "Time sync; the on-premises management console is the sensor's NTP server"),
                Status.PASS, Reason.ANSWERED, "NTP stratum 2, offset -3.2 ms", latency_ms=0.84,
-               evidence={"ntp": {"stratum": 2, "offset_ms": -3.2, "reference": "PPS", "leap": "none"}}),
+               evidence={"ntp": {"stratum": 2, "offset_ms": -3.2, "reference": "PPS", "leap": "none"}},
+               expected="offset <= 1 s", found="offset -0.003 s"),
         result(flow("crl", "crl", "http://203.0.113.80/crl/root.crl", "HTTP", "tcp", 80,
                     "Download the certificate revocation list to validate an uploaded certificate",
                     note="later documentation releases"),
@@ -185,11 +187,13 @@ def hostile_report() -> Report:
                          "json": "</script><script>alert(2)</script>"}),
         result(flow("tls-cn", "console", "203.0.113.10", "HTTPS", "tcp", 443, "Certificate with a hostile CN"),
                Status.WARN, Reason.CERT_WARNING, f"certificate CN {IMG}",
-               evidence={"tls": {"certificate": {"subject": f"CN={IMG}"}}}),
+               evidence={"tls": {"certificate": {"subject": f"CN={IMG}"}}},
+               expected=f"issuer {SCRIPT}", found=f"issuer CN={IMG}"),
         result(flow("formula", "smtp", "203.0.113.25", "SMTP", "tcp", 25, "+purpose starting with plus"),
                Status.FAIL, Reason.PROTOCOL_ERROR, FORMULA, evidence={"banner": FORMULA}),
         result(flow("markdown", "ldap", "203.0.113.20", "LDAP", "tcp", 389, "@mention purpose"),
-               Status.FAIL, Reason.AUTH_FAILED, MARKDOWN, evidence={"rootdse": {"vendorName": MARKDOWN}}),
+               Status.FAIL, Reason.AUTH_FAILED, MARKDOWN, evidence={"rootdse": {"vendorName": MARKDOWN}},
+               expected=MARKDOWN, found=FORMULA),
         result(flow("control", "snmp", "203.0.113.161", "SNMP", "udp", 161, "-purpose with\ttab"),
                Status.ERROR, Reason.INTERNAL_ERROR, CONTROL, evidence={"sysDescr": CONTROL}),
         result(flow("skipped", "wmi", "", "WMI", "tcp", 135, "\tleading tab"),

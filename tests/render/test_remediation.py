@@ -70,8 +70,8 @@ def test_unconfirmed_udp_and_inbound_and_not_configured() -> None:
     assert "netcheck listen" in (fix(syslog) or "")
     inbound = result(flow("snmp-in", "snmp", "", "SNMP", "udp", 161, "queries", Direction.IN),
                      Status.WARN, Reason.NOT_LISTENING, "nothing")
-    assert fix(inbound) == ("start the SNMP service on this host (port 161), then allow UDP 161 from the snmp "
-                            "host(s) to this host (198.51.100.10 / 2001:db8:100::10)")
+    assert fix(inbound) == ("start the SNMP service on this host (UDP 161): nothing listens there, so no snmp host "
+                            "can reach it; then test the path from the snmp host(s)")
     unset = result(flow("ntp", "ntp", "", "NTP", "udp", 123, "time"), Status.SKIP, Reason.NOT_CONFIGURED, "")
     assert fix(unset) == "name the ntp host(s) in the site file's peers to test this flow"
 
