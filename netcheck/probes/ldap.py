@@ -398,7 +398,5 @@ def _read_session(flow: Flow, plan: Plan, session: Session, handshake_ms: float)
     return Observation(Reason.ANSWERED, f"{name} {flow.port}: {summary}", evidence, handshake_ms)
 
 
-register("ldap")(observe_ldap)
-
 register("ldap", judge=judge_ldap)(observe_ldap)
 register("ldaps", judge=judge_ldap)(observe_ldap)
