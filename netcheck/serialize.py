@@ -120,13 +120,12 @@ def report_from_dict(data: Any, source: str) -> Report:
         items = data["results"]
     except (KeyError, TypeError) as exc:
         raise ConfigError(source, f"malformed report: missing or wrong {exc}", key="run") from None
-    results = []
-    for index, item in enumerate(items):
-        try:
-            results.append(_result_from_dict(item))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
-                              key=f"results[{index}]") from None
+    results: list[Result] = []
+    try:
+        _results_from_dicts(items, results)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
+                          key=f"results[{len(results)}]") from None
     certificates = data.get("certificates")
     if certificates is not None and not isinstance(certificates, dict):
         raise ConfigError(source, "malformed report: certificates is not an object", key="certificates")
@@ -136,6 +135,8 @@ def report_from_dict(data: Any, source: str) -> Report:
 _STATUSES: dict[Any, Status] = {status.value: status for status in Status}
 _REASONS: dict[Any, Reason] = {reason.value: reason for reason in Reason}
 _DIRECTIONS: dict[Any, Direction] = {direction.value: direction for direction in Direction}
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _member(table: dict[Any, Any], value: Any, kind: str) -> Any:
@@ -146,32 +147,74 @@ def _member(table: dict[Any, Any], value: Any, kind: str) -> Any:
         raise ValueError(f"{value!r} is not a valid {kind}") from None
 
 
-def _result_from_dict(item: dict[str, Any]) -> Result:
-    flow = Flow(
-        id=item["flow"], purpose=item["purpose"], protocol=item["protocol"],
-        transport=item["transport"], port=_port_from(item["port"]),
-        direction=_member(_DIRECTIONS, item["direction"], "Direction"), peer=item["peer"], host=item["destination"],
-        probe=item["probe"], required=item["required"], role=item.get("role", ""),
-        source=item.get("documented_source", ""), destination=item.get("documented_destination", ""),
-        note=item.get("note", ""), options=item.get("options", {}),
-    )
-    return Result(
-        flow=flow, status=_member(_STATUSES, item["status"], "Status"),
-        reason=_member(_REASONS, item["reason"], "Reason"),
-        detail=item["detail"], address=item["address"], latency_ms=item["latency_ms"],
-        evidence=item.get("evidence", {}), category=item.get("category"),
-    )
+def _results_from_dicts(items: list[Any], results: list[Result]) -> None:
+    """Result objects from schema-checked result dicts, appended to `results` (so on an error its
+    length is the index of the item that failed).
+
+    The frozen dataclasses are filled field by field with object.__setattr__, which is what their
+    generated __init__ does inside: the keyword binding and default factories around it were most
+    of the loading time of a 50,000-result report. This keeps the instances' compact attribute
+    storage (a __dict__.update would double their size). Texts that repeat across results
+    (purposes, protocols, roles, details ...) are shared, one string each, once the parsed JSON is
+    gone. A malformed item raises what the constructors would: KeyError, TypeError or ValueError."""
+    shared: dict[str, str] = {}
+    share = shared.setdefault
+    keep = results.append
+    for item in items:
+        get = item.get
+        flow = _new(Flow)
+        _set(flow, "id", item["flow"])
+        text = item["purpose"]
+        _set(flow, "purpose", share(text, text))
+        text = item["protocol"]
+        _set(flow, "protocol", share(text, text))
+        text = item["transport"]
+        _set(flow, "transport", share(text, text))
+        port = item["port"]
+        _set(flow, "port", port if port.__class__ is int else _port_from(port))
+        _set(flow, "direction", _member(_DIRECTIONS, item["direction"], "Direction"))
+        text = item["peer"]
+        _set(flow, "peer", share(text, text))
+        text = item["destination"]
+        _set(flow, "host", share(text, text))
+        text = item["probe"]
+        _set(flow, "probe", share(text, text))
+        _set(flow, "required", item["required"])
+        text = get("role", "")
+        _set(flow, "role", share(text, text))
+        text = get("documented_source", "")
+        _set(flow, "source", share(text, text))
+        text = get("documented_destination", "")
+        _set(flow, "destination", share(text, text))
+        text = get("note", "")
+        _set(flow, "note", share(text, text))
+        _set(flow, "options", get("options", {}))
+        result = _new(Result)
+        _set(result, "flow", flow)
+        _set(result, "status", _member(_STATUSES, item["status"], "Status"))
+        _set(result, "reason", _member(_REASONS, item["reason"], "Reason"))
+        text = item["detail"]
+        _set(result, "detail", share(text, text))
+        _set(result, "address", item["address"])
+        _set(result, "latency_ms", item["latency_ms"])
+        _set(result, "evidence", get("evidence", {}))
+        _set(result, "category", get("category"))
+        keep(result)
 
 
 def loads(text: str, source: str) -> Report:
+    from netcheck.gcpause import collector_paused
     from netcheck.jsonload import parse_json
 
-    return report_from_dict(parse_json(text, source, EXPECTED), source)
+    with collector_paused():  # JSON values and Report objects form no cycles
+        return report_from_dict(parse_json(text, source, EXPECTED), source)
 
 
 def load(path: Path | str) -> Report:
     """A saved report file, through the one input gate (regular file, capped read, strict UTF-8)."""
+    from netcheck.gcpause import collector_paused
     from netcheck.inputs import CAP_REPORT
     from netcheck.jsonload import load_json
 
-    return report_from_dict(load_json(path, EXPECTED, CAP_REPORT), str(path))
+    with collector_paused():  # JSON values and Report objects form no cycles
+        return report_from_dict(load_json(path, EXPECTED, CAP_REPORT), str(path))
