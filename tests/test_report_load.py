@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +30,7 @@ def with_every_field() -> Report:
 
 
 @pytest.mark.parametrize("make", [sample_report, hostile_report, with_every_field])
-def test_loaded_results_equal_the_constructed_ones(make: object) -> None:
-    assert callable(make)
+def test_loaded_results_equal_the_constructed_ones(make: Callable[[], Report]) -> None:
     report = make()
     loaded = loads(dumps(report), "r.json")
     assert loaded == report
@@ -56,7 +57,7 @@ def test_repeated_texts_are_shared() -> None:
     assert len(loaded.results) > 1 and len(roles) == 1
 
 
-def test_the_collector_is_restored_after_a_load_and_a_refusal(tmp_path: object) -> None:
+def test_the_collector_is_restored_after_a_load_and_a_refusal() -> None:
     assert gc.isenabled()
     loads(dumps(sample_report()), "r.json")
     assert gc.isenabled()
@@ -71,7 +72,7 @@ def test_the_collector_is_restored_after_a_load_and_a_refusal(tmp_path: object) 
         gc.enable()
 
 
-def test_load_reads_through_the_gate(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "r.json"  # type: ignore[operator]
+def test_load_reads_through_the_gate(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
     path.write_text(dumps(sample_report()), encoding="utf-8")
     assert load(path) == sample_report()
