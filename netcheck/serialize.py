@@ -120,12 +120,13 @@ def report_from_dict(data: Any, source: str) -> Report:
         items = data["results"]
     except (KeyError, TypeError) as exc:
         raise ConfigError(source, f"malformed report: missing or wrong {exc}", key="run") from None
-    results: list[Result] = []
-    try:
-        _results_from_dicts(items, results)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
-                          key=f"results[{len(results)}]") from None
+    results = []
+    for index, item in enumerate(items):
+        try:
+            results.append(_result_from_dict(item))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(source, f"malformed result: {type(exc).__name__} {exc}",
+                              key=f"results[{index}]") from None
     certificates = data.get("certificates")
     if certificates is not None and not isinstance(certificates, dict):
         raise ConfigError(source, "malformed report: certificates is not an object", key="certificates")
@@ -135,8 +136,6 @@ def report_from_dict(data: Any, source: str) -> Report:
 _STATUSES: dict[Any, Status] = {status.value: status for status in Status}
 _REASONS: dict[Any, Reason] = {reason.value: reason for reason in Reason}
 _DIRECTIONS: dict[Any, Direction] = {direction.value: direction for direction in Direction}
-_new = object.__new__
-_set = object.__setattr__
 
 
 def _member(table: dict[Any, Any], value: Any, kind: str) -> Any:
@@ -147,59 +146,45 @@ def _member(table: dict[Any, Any], value: Any, kind: str) -> Any:
         raise ValueError(f"{value!r} is not a valid {kind}") from None
 
 
-def _results_from_dicts(items: list[Any], results: list[Result]) -> None:
-    """Result objects from schema-checked result dicts, appended to `results` (so on an error its
-    length is the index of the item that failed).
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _result_from_dict(item: dict[str, Any]) -> Result:
+    """A Result from a schema-checked result dict.
 
     The frozen dataclasses are filled field by field with object.__setattr__, which is what their
     generated __init__ does inside: the keyword binding and default factories around it were most
-    of the loading time of a 50,000-result report. This keeps the instances' compact attribute
-    storage (a __dict__.update would double their size). Texts that repeat across results
-    (purposes, protocols, roles, details ...) are shared, one string each, once the parsed JSON is
-    gone. A malformed item raises what the constructors would: KeyError, TypeError or ValueError."""
-    shared: dict[str, str] = {}
-    share = shared.setdefault
-    keep = results.append
-    for item in items:
-        get = item.get
-        flow = _new(Flow)
-        _set(flow, "id", item["flow"])
-        text = item["purpose"]
-        _set(flow, "purpose", share(text, text))
-        text = item["protocol"]
-        _set(flow, "protocol", share(text, text))
-        text = item["transport"]
-        _set(flow, "transport", share(text, text))
-        port = item["port"]
-        _set(flow, "port", port if port.__class__ is int else _port_from(port))
-        _set(flow, "direction", _member(_DIRECTIONS, item["direction"], "Direction"))
-        text = item["peer"]
-        _set(flow, "peer", share(text, text))
-        text = item["destination"]
-        _set(flow, "host", share(text, text))
-        text = item["probe"]
-        _set(flow, "probe", share(text, text))
-        _set(flow, "required", item["required"])
-        text = get("role", "")
-        _set(flow, "role", share(text, text))
-        text = get("documented_source", "")
-        _set(flow, "source", share(text, text))
-        text = get("documented_destination", "")
-        _set(flow, "destination", share(text, text))
-        text = get("note", "")
-        _set(flow, "note", share(text, text))
-        _set(flow, "options", get("options", {}))
-        result = _new(Result)
-        _set(result, "flow", flow)
-        _set(result, "status", _member(_STATUSES, item["status"], "Status"))
-        _set(result, "reason", _member(_REASONS, item["reason"], "Reason"))
-        text = item["detail"]
-        _set(result, "detail", share(text, text))
-        _set(result, "address", item["address"])
-        _set(result, "latency_ms", item["latency_ms"])
-        _set(result, "evidence", get("evidence", {}))
-        _set(result, "category", get("category"))
-        keep(result)
+    of the building time of a 50,000-result report. This keeps the instances' compact attribute
+    storage (a __dict__.update would add a dict to each: 22 MiB more for 50,000 results). Every
+    field is set, in declaration order (tests/test_report_load.py holds this to the model)."""
+    get = item.get
+    flow = _new(Flow)
+    _set(flow, "id", item["flow"])
+    _set(flow, "purpose", item["purpose"])
+    _set(flow, "protocol", item["protocol"])
+    _set(flow, "transport", item["transport"])
+    _set(flow, "port", _port_from(item["port"]))
+    _set(flow, "direction", _member(_DIRECTIONS, item["direction"], "Direction"))
+    _set(flow, "peer", item["peer"])
+    _set(flow, "host", item["destination"])
+    _set(flow, "probe", item["probe"])
+    _set(flow, "required", item["required"])
+    _set(flow, "role", get("role", ""))
+    _set(flow, "source", get("documented_source", ""))
+    _set(flow, "destination", get("documented_destination", ""))
+    _set(flow, "note", get("note", ""))
+    _set(flow, "options", get("options", {}))
+    result = _new(Result)
+    _set(result, "flow", flow)
+    _set(result, "status", _member(_STATUSES, item["status"], "Status"))
+    _set(result, "reason", _member(_REASONS, item["reason"], "Reason"))
+    _set(result, "detail", item["detail"])
+    _set(result, "address", item["address"])
+    _set(result, "latency_ms", item["latency_ms"])
+    _set(result, "evidence", get("evidence", {}))
+    _set(result, "category", get("category"))
+    return result
 
 
 def loads(text: str, source: str) -> Report:

@@ -51,12 +51,6 @@ def test_loaded_results_stay_frozen() -> None:
         loaded.results[0].flow.port = 1  # type: ignore[misc]
 
 
-def test_repeated_texts_are_shared() -> None:
-    loaded = loads(dumps(sample_report()), "r.json")
-    roles = {id(result.flow.role) for result in loaded.results}
-    assert len(loaded.results) > 1 and len(roles) == 1
-
-
 def test_the_collector_is_restored_after_a_load_and_a_refusal() -> None:
     assert gc.isenabled()
     loads(dumps(sample_report()), "r.json")
