@@ -1,8 +1,6 @@
-"""Loading a saved report builds the same Report objects the constructors would, quickly.
-
-serialize.py fills the frozen dataclasses without their __init__ (speed, see
-_results_from_dicts): these tests hold that path to the model, so a field added to Flow or
-Result cannot be silently left out, and to the objects a scan makes."""
+"""Loading a saved report gives back the Report a scan made: every field, in declaration order,
+of the same types, and the objects stay frozen; the cyclic collector, paused while a big report is
+parsed and built (netcheck/gcpause.py), is given back."""
 
 from __future__ import annotations
 
