@@ -251,14 +251,18 @@ def _result_from_dict(item: dict[str, Any]) -> Result:
 
 
 def loads(text: str, source: str) -> Report:
+    from netcheck.gcpause import collector_paused
     from netcheck.jsonload import parse_json
 
-    return report_from_dict(parse_json(text, source, EXPECTED), source)
+    with collector_paused():  # JSON values and Report objects form no cycles
+        return report_from_dict(parse_json(text, source, EXPECTED), source)
 
 
 def load(path: Path | str) -> Report:
     """A saved report file, through the one input gate (regular file, capped read, strict UTF-8)."""
+    from netcheck.gcpause import collector_paused
     from netcheck.inputs import CAP_REPORT
     from netcheck.jsonload import load_json
 
-    return report_from_dict(load_json(path, EXPECTED, CAP_REPORT), str(path))
+    with collector_paused():  # JSON values and Report objects form no cycles
+        return report_from_dict(load_json(path, EXPECTED, CAP_REPORT), str(path))

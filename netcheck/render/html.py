@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from netcheck.escape import json_visible, printable, visible_bidi
 from netcheck.model import REASON_TEXT, Report, Result, Status
@@ -113,9 +113,9 @@ def duration_text(started: str, finished: str) -> str:
     return f"{seconds:.0f} s"
 
 
-@dataclass(frozen=True)
-class FlowRow:
-    """One matrix row, every field ready to print (escaping is the template's)."""
+class FlowRow(NamedTuple):
+    """One matrix row, every field ready to print (escaping is flow_row_html's). A named tuple: one
+    per flow, and a frozen dataclass's __init__ cost 0.2 s for 50,000."""
 
     anchor: str
     result: Result
@@ -225,6 +225,13 @@ def _peer_views(report: Report) -> list[PeerView]:
 
 
 def render_html(report: Report) -> str:
+    from netcheck.gcpause import collector_paused
+
+    with collector_paused():  # 50,000 rows of acyclic values: the collector only slowed it (2.6 -> 1.9 s)
+        return _render_html(report)
+
+
+def _render_html(report: Report) -> str:
     import markupsafe
 
     from netcheck.cloud.categories import pane as cloud_pane
