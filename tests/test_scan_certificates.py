@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from netcheck.cli import main
 from netcheck.serialize import certificates_to_dict, loads
-from tests.certs.daemons import free_port, nginx
+from tests.certs.daemons import free_port, nginx, tinyproxy
 from tests.certs.pkifactory import key_pem, make_crl, make_leaf, pem, rsa_key, standard, write
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (Debian nginx-light)")
+needs_tinyproxy = pytest.mark.skipif(shutil.which("tinyproxy") is None, reason="needs tinyproxy")
 
 
 def write_site(tmp_path: Path, crl_url: str, *, revoked: bool) -> Path:
@@ -98,4 +99,42 @@ def test_a_scan_fetches_the_certificates_crl_once(tmp_path: Path) -> None:
     # Then the flow and the certificate verdict both read the CRL, and nginx served it exactly once.
     assert (crl_flow["status"], crl_flow["reason"]) == ("pass", "answered")
     assert [entry["download"]["status_line"] for entry in appliance["crl"]] == ["HTTP/1.1 200 OK"]
+    assert crl_gets(tmp_path / "nginx" / "access.log", "/issuing.crl") == 1
+
+
+def proxied_gets(proxy_log: Path, url: str) -> int:
+    """The GETs of `url` tinyproxy relayed (its Info log names each request line)."""
+    return sum(1 for line in proxy_log.read_text().splitlines() if f"GET {url} HTTP/" in line)
+
+
+@needs_tinyproxy
+def test_a_scan_through_the_proxy_fetches_the_crl_once(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/issuing.crl"
+    site = write_site(tmp_path, url, revoked=False)
+    out = tmp_path / "report.json"
+    # Given a site with one certificate, a proxy, and settings.crl.via_proxy: the crl flow, the proxy
+    # flow and the certificate check each want the CRL through that proxy,
+    with nginx(tmp_path / "www", tmp_path / "nginx", port=port), tinyproxy(tmp_path / "proxy") as proxy_port:
+        site.write_text(site.read_text().replace(
+            "  console: 127.0.0.1\n", f"  console: 127.0.0.1\n  proxy: http://127.0.0.1:{proxy_port}\n", 1)
+            + "settings:\n  crl:\n    via_proxy: true\n")
+        # When the site is scanned,
+        assert main(["scan", "-p", "console", "-s", str(site), "--no-raw", "--timeout", "2",
+                     "-f", "json", "-o", str(out)]) == 0
+    report = json.loads(out.read_text())
+    results = {r["flow"]: r for r in report["results"]}
+    [appliance] = report["certificates"]["appliances"]
+    # Then every one of them read the CRL: the proxy flow reports the relayed GET as it always did,
+    proxy_flow = results["proxy"]
+    assert (proxy_flow["status"], proxy_flow["reason"]) == ("pass", "answered"), proxy_flow["detail"]
+    assert proxy_flow["detail"] == f"proxy 127.0.0.1:{proxy_port} relayed: GET {url}: HTTP/1.1 200 OK"
+    request = proxy_flow["evidence"]["requests"][f"GET {url}"]
+    assert (request["reason"], request["status_line"], request["proxy"]) == (None, "HTTP/1.1 200 OK",
+                                                                              f"127.0.0.1:{proxy_port}")
+    assert (results["crl"]["status"], results["crl"]["reason"]) == ("pass", "answered")
+    assert results["crl"]["evidence"]["download"]["proxy"] == f"127.0.0.1:{proxy_port}"
+    assert [entry["download"]["proxy"] for entry in appliance["crl"]] == [f"127.0.0.1:{proxy_port}"]
+    # and the CRL crossed the proxy exactly once, which is the only GET nginx saw.
+    assert proxied_gets(tmp_path / "proxy" / "tinyproxy.log", url) == 1
     assert crl_gets(tmp_path / "nginx" / "access.log", "/issuing.crl") == 1

@@ -22,7 +22,7 @@ from netcheck.judges import Verdict
 from netcheck.model import Facts, Flow, Observation, Reason, Status
 from netcheck.probes import ProbeContext, default_judge, register
 from netcheck.probes._tls import printable
-from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, relabel_origin_answer, site_proxy
+from netcheck.probes.proxy import DEFAULT_MAX_BYTES, ProxySettings, site_proxy
 
 if TYPE_CHECKING:
     from netcheck.net.http import Proxy
@@ -76,8 +76,6 @@ async def observe_http_crl(flow: Flow, address: str | None, ctx: ProbeContext) -
     # The run's shared download: the certificate check of this URL (same path) reads the same GET.
     downloads = ctx.crl_downloads or CrlDownloads()
     result = await downloads.get(url, proxy=proxy, timeout=crl_fetch_timeout(ctx), max_bytes=cap)
-    if proxy is not None:
-        result = relabel_origin_answer(result)
     evidence["download"] = result.evidence()
     latency = result.first_byte_ms
     # The engine does not resolve URL peers: the address is the CRL server's, when this side

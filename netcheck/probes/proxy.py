@@ -3,8 +3,10 @@ when configured, a CONNECT to each `connect_targets` entry (the documentation sa
 appliance's proxy must support CONNECT). A proxy that says no is proxy-denied, with its
 status line in the detail.
 
-GETs use netcheck.net.http (shared with the http-crl probe); CONNECT is a few lines
-over net/streams because net.http only does GET.
+GETs go through the run's shared CRL downloads (netcheck.certs.downloads), keyed on the proxy as
+the site names it plus its credentials: the key of the via_proxy http-crl flow and of the certificate
+check, so a scan fetches each CRL through the proxy once. CONNECT is a few lines over net/streams
+because net.http only does GET.
 """
 
 from __future__ import annotations
@@ -25,33 +27,13 @@ from netcheck.probes._tls import printable
 from netcheck.probes.tcp import handshake
 
 if TYPE_CHECKING:
-    from netcheck.net.http import FetchResult
+    from netcheck.net.http import Proxy
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_HEADER_LINE = 8192
 MAX_HEADER_LINES = 100
 NETWORK_FACTS = ("errno", "icmp")  # what net.sockets records about a failed connect
 STATUS_LINE = re.compile(r"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
-
-
-# What proxies answer themselves when they refuse (policy, credentials, upstream trouble);
-# tinyproxy says "500 Unable to connect" and answers wrong credentials with 401. Kept equal
-# to net.http's own list (the same fix is under way there; then this is a no-op).
-PROXY_STATUSES = frozenset({401, 403, 407, 500, 502, 503, 504})
-
-
-def relabel_origin_answer(result: FetchResult) -> FetchResult:
-    """net.http takes an error answer without a Via header for the proxy's own; proxies that
-    strip Via (tinyproxy's DisableViaHeader, many appliances) then turn an origin's 404 into
-    proxy-denied. Statuses proxies do not produce themselves are the origin's."""
-    from dataclasses import replace
-
-    names = {key.lower() for key, _ in result.headers}
-    marked = "x-squid-error" in names or "proxy-authenticate" in names
-    if result.error is not Reason.PROXY_DENIED or marked or result.status in PROXY_STATUSES:
-        return result
-    return replace(result, error=Reason.HTTP_ERROR, hop="server", proxy_status_line=None,
-                   detail=f"server answered {result.status_line} (through the proxy)")
 
 
 @dataclass(frozen=True)
@@ -115,10 +97,21 @@ async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> O
                            "(peers.crl) or connect_targets to request through it", reached.evidence,
                            reached.latency_ms)
     max_bytes = flow.int_option("max_bytes", DEFAULT_MAX_BYTES)
-    checks = [_get(url, address, flow.port, authorization, deadline, max_bytes) for url in urls]
+    proxy = named_proxy(flow, address, authorization)
+    checks = [_get(url, proxy, deadline, max_bytes, ctx) for url in urls]
     checks += [_connect(target, address, flow.port, authorization, deadline) for target in targets]
     outcomes = await asyncio.gather(*checks)
     return _combine(flow, outcomes, reached.latency_ms)
+
+
+def named_proxy(flow: Flow, address: str, authorization: str | None) -> Proxy:
+    """The proxy as the site names it (peers.proxy: host lowercased, as net.http.parse_proxy reads it),
+    with this flow's port and credentials. Not the resolved `address`: the via_proxy http-crl flow and
+    the certificate check name it this way, and the shared CRL downloads are keyed on it."""
+    from netcheck.net.http import Proxy
+
+    host = urlsplit(flow.host).hostname if "://" in flow.host else flow.host
+    return Proxy(host or address, flow.port, authorization)
 
 
 def _shown(url: str) -> str:
@@ -151,15 +144,15 @@ class Outcome:
     evidence: dict[str, Any]
 
 
-async def _get(url: str, address: str, port: int, authorization: str | None, deadline: Deadline,
-               max_bytes: int) -> Outcome:
-    from netcheck.net.http import Proxy, fetch
+async def _get(url: str, proxy: Proxy, deadline: Deadline, max_bytes: int, ctx: ProbeContext) -> Outcome:
+    from netcheck.certs.downloads import CrlDownloads
 
     what = f"GET {url}"
     if urlsplit(url).scheme.lower() != "http":
         return Outcome(what, True, Reason.NOT_APPLICABLE, "not an http:// URL: not fetched (see the crl flow)", {})
-    result = relabel_origin_answer(await fetch(url, proxy=Proxy(address, port, authorization),
-                                               timeout=max(deadline.remaining(), 0.05), max_bytes=max_bytes))
+    # The run's shared download: the via_proxy crl flow and the certificate check read the same GET.
+    downloads = ctx.crl_downloads or CrlDownloads()
+    result = await downloads.get(url, proxy=proxy, timeout=max(deadline.remaining(), 0.05), max_bytes=max_bytes)
     evidence = result.evidence()
     if result.ok:
         return Outcome(what, True, Reason.ANSWERED, result.status_line or "answered", evidence)

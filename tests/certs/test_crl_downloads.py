@@ -89,3 +89,28 @@ def test_each_caller_keeps_its_own_cap(tmp_path: Path) -> None:
         small, large, started = asyncio.run(fetch_both(f"http://127.0.0.1:{port}/again.crl", (1000, 10_000)))
         assert (small.error, large.ok, len(large.body), started) == (Reason.TOO_LARGE, True, 5000, 2)
     assert (gets(tmp_path / "nginx", "/big.crl"), gets(tmp_path / "nginx", "/again.crl")) == (1, 2)
+
+
+def test_a_caller_that_joins_a_longer_download_answers_within_its_own_timeout() -> None:
+    from tests.probes.hostile import hostile_server, silent
+
+    async def join_late() -> tuple[Any, float, Any, float, int]:
+        downloads = CrlDownloads()
+        async with hostile_server(silent) as port:
+            url = f"http://127.0.0.1:{port}/slow.crl"
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            # Given a download started with 1.5 s and a second caller that may wait only 0.3 s
+            first = asyncio.ensure_future(downloads.get(url, proxy=None, timeout=1.5, max_bytes=1000))
+            await asyncio.sleep(0)
+            joined = await downloads.get(url, proxy=None, timeout=0.3, max_bytes=1000)
+            joined_after = loop.time() - began
+            started = downloads.started
+            result = await first
+            return joined, joined_after, result, loop.time() - began, started
+
+    joined, joined_after, first, first_after, started = asyncio.run(join_late())
+    # Then the second caller gets a timeout of its own in time, and the shared GET goes on for the first
+    assert started == 1
+    assert joined.error is Reason.TIMEOUT and "within 0.3 s" in joined.detail and joined_after < 0.8
+    assert first.error is Reason.TIMEOUT and "connected to 127.0.0.1" in first.detail and first_after >= 1.4

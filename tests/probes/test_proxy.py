@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from netcheck.certs.downloads import CrlDownloads
 from netcheck.model import Observation, Reason
-from netcheck.net.http import FetchResult
+from netcheck.net.http import Proxy
 from netcheck.probes import ProbeContext
 from netcheck.probes.http_crl import observe_http_crl
-from netcheck.probes.proxy import Outcome, _combine, expand_targets, observe_proxy, relabel_origin_answer
+from netcheck.probes.proxy import Outcome, _combine, expand_targets, named_proxy, observe_proxy
 from tests.conftest import make_flow
 from tests.probes.hostile import (
     ENGINE_GRACE_S,
@@ -58,14 +59,14 @@ def test_connect_targets_expand_peer_keys() -> None:
         "console.example:443", "[fd00::1]:443", "other.example:8443"]
 
 
-def test_origin_status_through_a_via_less_proxy_is_the_origins() -> None:
-    base = FetchResult(url="http://x/a.crl", error=Reason.PROXY_DENIED, detail="proxy said", status=404,
-                       status_line="HTTP/1.1 404 Not Found", hop="proxy", proxy_status_line="HTTP/1.1 404 Not Found")
-    assert relabel_origin_answer(base).error is Reason.HTTP_ERROR
-    for status in (401, 403, 407, 500, 502, 503, 504):
-        assert relabel_origin_answer(replace(base, status=status)).error is Reason.PROXY_DENIED
-    squid = replace(base, headers=(("X-Squid-Error", "ERR_ACCESS_DENIED 0"),))
-    assert relabel_origin_answer(squid).error is Reason.PROXY_DENIED
+def test_crl_gets_name_the_proxy_as_the_site_does() -> None:
+    """The key of the run's shared CRL downloads: the via_proxy crl flow reads peers.proxy with
+    net.http.parse_proxy, so the proxy flow names it the same way, not by its resolved address."""
+    named = named_proxy(make_flow(3128, probe="proxy", host="http://Proxy.Plant.example:3128"), "198.51.100.3", "x")
+    assert named == Proxy("proxy.plant.example", 3128, "x")
+    assert named_proxy(make_flow(3128, probe="proxy", host="http://[2001:db8::3]:3128"), "2001:db8::3", None) == \
+        Proxy("2001:db8::3", 3128, None)
+    assert named != Proxy("proxy.plant.example", 3128, "other credentials")
 
 
 def test_a_request_that_fails_on_the_network_carries_the_socket_facts_on_top() -> None:
@@ -249,3 +250,39 @@ def test_crl_via_the_real_proxy_uses_the_sites_proxy_credentials(proxied: Proxie
     assert proxied.password not in json.dumps(observation.evidence)
     denied = asyncio.run(observe_http_crl(flow, None, _ctx(proxied)))  # no credentials
     assert denied.reason is Reason.PROXY_DENIED and "407" in denied.detail
+
+
+def test_a_via_less_proxy_relays_the_origins_404_and_the_crl_flow_shares_each_get(tmp_path: Path) -> None:
+    """net.http alone tells a proxy's own refusal from an origin's answer (statuses proxies do not
+    produce are the origin's, with or without Via), for the proxy flow and the via_proxy crl flow alike."""
+    from tests.certs.daemons import nginx, tinyproxy
+
+    if os.geteuid() != 0 or not shutil.which("tinyproxy") or not shutil.which("nginx"):
+        pytest.skip("needs root, tinyproxy and nginx")
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "ca.crl").write_bytes(make_crl(make_cert("Via-less CA", ca=True)).public_bytes(Encoding.DER))
+    downloads = CrlDownloads()
+    # Given tinyproxy without Via headers in front of nginx, which has ca.crl but no missing.crl,
+    with nginx(www, tmp_path / "nginx") as origin, tinyproxy(tmp_path / "proxy", disable_via=True) as proxy_port:
+        urls = (f"http://127.0.0.1:{origin}/ca.crl", f"http://127.0.0.1:{origin}/missing.crl")
+        ctx = replace(CTX, timeout=3, crl_downloads=downloads,
+                      settings={"peers": {"crl": urls, "proxy": (f"http://127.0.0.1:{proxy_port}",)}})
+
+        async def together() -> list[Observation]:
+            crl_flows = [make_flow(origin, probe="http-crl", peer="crl", host=url, options={"via_proxy": True})
+                         for url in urls]
+            return await asyncio.gather(observe_proxy(proxy_flow(proxy_port), "127.0.0.1", ctx),
+                                        *(observe_http_crl(flow, None, ctx) for flow in crl_flows))
+
+        # When the proxy flow and the via_proxy crl flows run at once,
+        proxied, good, missing = asyncio.run(together())
+    # Then the 404 is the origin's: relayed for the proxy flow, http-error (not proxy-denied) for the crl flow,
+    assert proxied.reason is Reason.ANSWERED, proxied.detail
+    assert f"GET {urls[1]}: relayed; the server said: server answered HTTP/1.1 404" in proxied.detail
+    assert (good.reason, missing.reason) == (Reason.ANSWERED, Reason.HTTP_ERROR), (good.detail, missing.detail)
+    assert "404" in missing.detail and "proxy-denied" not in missing.detail
+    # and each URL crossed the proxy once for both flows.
+    assert downloads.started == 2
+    log = (tmp_path / "nginx" / "access.log").read_text()
+    assert (log.count('"GET /ca.crl HTTP/'), log.count('"GET /missing.crl HTTP/')) == (1, 1)
