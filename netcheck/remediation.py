@@ -260,6 +260,23 @@ def remediation(result: Result, info: RunInfo) -> str | None:
     return _service_remediation(result, service, destination)
 
 
+def _stale_crl(result: Result, where: str) -> str:
+    """Which way the CRL is out of date, from the facts the http-crl probe recorded (evidence["crl"]:
+    currency as netcheck.certs.crl.crl_currency judged it, this_update, next_update)."""
+    crl = result.evidence.get("crl")
+    facts: Mapping[str, Any] = crl if isinstance(crl, Mapping) else {}
+    if facts.get("currency") == "not-yet-valid":
+        dated = f"dated {facts['this_update']}" if isinstance(facts.get("this_update"), str) else "dated"
+        return (f"check the CA's clock (and this host's): the CRL at {where} is {dated}, in the future "
+                f"(thisUpdate), so the appliance cannot use it yet")
+    if facts.get("currency") == "stale" or (facts.get("next_update") and "currency" not in facts):
+        expired = f" ({facts['next_update']})" if isinstance(facts.get("next_update"), str) else ""
+        return f"have the CA publish a current CRL at {where}: its nextUpdate{expired} has passed"
+    # Without the facts to tell which (a report saved before they were recorded): both ways.
+    return (f"have the CA publish a current CRL at {where}, and check the CA's clock: its nextUpdate has passed "
+            f"or its thisUpdate is in the future")
+
+
 def _service_remediation(result: Result, service: str, destination: str) -> str:
     """The path is open (or never tried): the fix is on the service, the site file or netcheck."""
     flow = result.flow
@@ -267,6 +284,8 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
     host = host_of(flow.host) or destination
     url = flow.host if "://" in flow.host else host  # CRL content is named by its URL (not a rule)
     settings = ", ".join(_settings_named(result)) or f"the {flow.peer} settings"
+    if reason is Reason.STALE:  # which way it is out of date comes from the result's own facts
+        return _stale_crl(result, f"{url} (server {destination} port {flow.port})") + _rule_found(result)
     texts: dict[Reason, str] = {
         Reason.TIMEOUT: f"check {service}: it accepted the connection but did not finish its protocol in time "
                         f"(raise --timeout if the link is slow)",
@@ -294,8 +313,6 @@ def _service_remediation(result: Result, service: str, destination: str) -> str:
         Reason.DNS_UNREACHABLE: f"make the DNS server reachable from this host (UDP and TCP 53) for '{host}'",
         Reason.NOT_A_CRL: f"publish the certificate revocation list at {url} (server {destination} port "
                           f"{flow.port}): the download is not a CRL",
-        Reason.STALE: f"have the CA publish a current CRL at {url} (server {destination} port {flow.port}): "
-                      f"its nextUpdate has passed",
         Reason.UNSYNCHRONISED: f"synchronise the NTP server {destination} to a reliable time source",
         Reason.CLOCK_OFFSET: f"correct the clock of this host or of the NTP server {destination}",
         Reason.TOO_LARGE: f"check what {destination} port {flow.port} sends: the answer exceeded the size cap",
