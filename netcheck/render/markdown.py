@@ -56,8 +56,7 @@ def render_markdown(report: Report) -> str:
             lines.append(f"- **{result.status.value.upper()}** {cell(result.flow.id)} "
                          f"({cell(result.flow.peer)}, {cell(port_label(result.flow))}): {cell(text)}")
     for section in certificate_sections(report):
-        accepted = {True: "would be accepted", False: "would be refused", None: "verdict unknown"}[section.ok]
-        lines += ["", f"## Certificate findings: {cell(section.label)} ({accepted})", ""]
+        lines += ["", f"## Certificate findings: {cell(section.label)} ({section.verdict_text})", ""]
         lines += _table(("Severity", "Code", "Finding", "Appliance message", "Fix"), [
             [cell(f.severity.upper()), cell(f.code), cell(f.message), cell(f.appliance_message), cell(f.fix)]
             for f in section.findings

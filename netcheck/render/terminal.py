@@ -442,7 +442,7 @@ def certificate_lines(report: Report) -> list[tuple[str, int]]:
         return []
     lines = [("Certificates (would the appliance accept the upload?):", 2)]
     for section in sections:
-        verdict = {True: "ACCEPT", False: "REFUSE", None: "?"}[section.ok]
+        verdict = section.verdict_word
         errors = [f for f in section.findings if f.severity == "error"]
         lines.append((f"  {verdict:<6} {safe(section.label)}" + (f": {len(errors)} error(s)" if errors else ""), 9))
         for found in errors:

@@ -202,5 +202,10 @@ def hostile_report() -> Report:
     hostile_certificates = certificates(f"site {SCRIPT}", IMG, [
         Finding("name.mismatch", Severity.ERROR, f"CN {IMG} does not match", MARKDOWN, SCRIPT),
     ])
+    # Site-wide: appliance names come from the site file, so they are any text too.
+    shared = Finding("site.shared-certificate", Severity.ERROR, f"{IMG}, {CONTROL} use the same certificate",
+                     FORMULA, None, subject=f"{IMG}, {MARKDOWN}")
+    hostile_certificates = replace(hostile_certificates, findings=(shared,),
+                                   counts=severity_counts([shared, *hostile_certificates.appliances[0].findings]))
     info = replace(INFO, site=f"site {SCRIPT}", host_name=f"host{IMG}")
     return Report.build(info, results, hostile_certificates)
