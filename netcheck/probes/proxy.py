@@ -97,21 +97,21 @@ async def observe_proxy(flow: Flow, address: str | None, ctx: ProbeContext) -> O
                            "(peers.crl) or connect_targets to request through it", reached.evidence,
                            reached.latency_ms)
     max_bytes = flow.int_option("max_bytes", DEFAULT_MAX_BYTES)
-    proxy = named_proxy(flow, address, authorization)
+    proxy = named_proxy(flow.host, flow.port, address, authorization)
     checks = [_get(url, proxy, deadline, max_bytes, ctx) for url in urls]
     checks += [_connect(target, address, flow.port, authorization, deadline) for target in targets]
     outcomes = await asyncio.gather(*checks)
     return _combine(flow, outcomes, reached.latency_ms)
 
 
-def named_proxy(flow: Flow, address: str, authorization: str | None) -> Proxy:
-    """The proxy as the site names it (peers.proxy: host lowercased, as net.http.parse_proxy reads it),
-    with this flow's port and credentials. Not the resolved `address`: the via_proxy http-crl flow and
-    the certificate check name it this way, and the shared CRL downloads are keyed on it."""
+def named_proxy(peer: str, port: int, address: str, authorization: str | None) -> Proxy:
+    """The proxy as the site names it (the peers.proxy URL's host, lowercased as net.http.parse_proxy
+    reads it) with the flow's port and credentials. Not the resolved `address`: the via_proxy http-crl
+    flow and the certificate check name it this way, and the shared CRL downloads are keyed on it."""
     from netcheck.net.http import Proxy
 
-    host = urlsplit(flow.host).hostname if "://" in flow.host else flow.host
-    return Proxy(host or address, flow.port, authorization)
+    host = urlsplit(peer).hostname if "://" in peer else peer
+    return Proxy(host or address, port, authorization)
 
 
 def _shown(url: str) -> str:

@@ -62,10 +62,9 @@ def test_connect_targets_expand_peer_keys() -> None:
 def test_crl_gets_name_the_proxy_as_the_site_does() -> None:
     """The key of the run's shared CRL downloads: the via_proxy crl flow reads peers.proxy with
     net.http.parse_proxy, so the proxy flow names it the same way, not by its resolved address."""
-    named = named_proxy(make_flow(3128, probe="proxy", host="http://Proxy.Plant.example:3128"), "198.51.100.3", "x")
+    named = named_proxy("http://Proxy.Plant.example:3128", 3128, "198.51.100.3", "x")
     assert named == Proxy("proxy.plant.example", 3128, "x")
-    assert named_proxy(make_flow(3128, probe="proxy", host="http://[2001:db8::3]:3128"), "2001:db8::3", None) == \
-        Proxy("2001:db8::3", 3128, None)
+    assert named_proxy("http://[2001:db8::3]:3128", 3128, "2001:db8::3", None) == Proxy("2001:db8::3", 3128, None)
     assert named != Proxy("proxy.plant.example", 3128, "other credentials")
 
 
