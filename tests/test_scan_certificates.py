@@ -138,3 +138,30 @@ def test_a_scan_through_the_proxy_fetches_the_crl_once(tmp_path: Path) -> None:
     # and the CRL crossed the proxy exactly once, which is the only GET nginx saw.
     assert proxied_gets(tmp_path / "proxy" / "tinyproxy.log", url) == 1
     assert crl_gets(tmp_path / "nginx" / "access.log", "/issuing.crl") == 1
+
+
+def test_a_certificate_shared_by_two_appliances_shows_in_every_human_format(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    site = write_site(tmp_path, f"http://127.0.0.1:{port}/issuing.crl", revoked=False)
+    # Given a second appliance that uploads the console's very certificate and key,
+    site.write_text(site.read_text() + "  sensor:\n    crt: certs/console.crt\n    key: certs/console.key\n"
+                    "    chain: certs/chain.pem\n    hosts: [console.plant.example, 127.0.0.1]\n")
+    out = tmp_path / "report"
+    # When the site is scanned,
+    with nginx(tmp_path / "www", tmp_path / "nginx", port=port):
+        code = main(["scan", "-p", "console", "-s", str(site), "--no-raw", "--timeout", "2",
+                     "-f", "table,markdown,html,json", "-o", str(out)])
+    terminal = capsys.readouterr().out
+    # Then the site-wide finding fails the run and every human format shows it, not only the JSON.
+    assert code == 1
+    written = {path.suffix: path.read_text() for path in out.iterdir()}
+    [shared] = json.loads(written[".json"])["certificates"]["findings"]
+    assert shared["code"] == "site.shared-certificate" and "console, sensor" in shared["message"]
+    assert "FAIL   site-wide (across the appliances): 1 error(s)" in terminal
+    assert "site.shared-certificate: console, sensor use the same certificate" in terminal
+    markdown = written[".md"]
+    assert "## Certificate findings: site-wide (across the appliances) (fails the report)" in markdown
+    assert "| ERROR | site.shared-certificate | console, sensor use the same certificate" in markdown
+    page = written[".html"]
+    assert "site-wide (across the appliances): " in page and "console, sensor use the same certificate" in page
