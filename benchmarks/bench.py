@@ -12,6 +12,10 @@ Cases and goals (issue 10):
 
 "As root" is the default run, raw-packet diagnosis included. "Non-root" drops to uid 65534
 with setpriv, using an interpreter that uid can run (sys.executable, else /usr/bin/python3).
+Each run is the command a user types (`netcheck scan -p PROFILE -s SITE --timeout 2`: the table
+on stdout, here into a file); its last line, the summary, is checked. Like an installed netcheck
+(pip compiles the package when it installs it), the tree's bytecode is compiled first: an
+environment with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module on every run.
 Silent hosts sit behind a router namespace whose nftables ruleset drops everything to
 203.0.113.0/24 (tests/lab/topology.py); netcheck and nmap run inside the client namespace,
 never in the host namespace. Loopback cases run on 127.0.0.1 in the host namespace.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import socket
@@ -34,7 +39,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -141,23 +146,51 @@ class Runner:
                 self.nobody_python, "-m", "netcheck", *args]
 
     def scan(self, row: Row, args: list[str], netns: str | None = None,
-             check: Callable[[dict[str, Any]], str | None] | None = None) -> None:
-        out = self.folder / "out.json"
-        wall, rss, code, err = measured(self.argv(row.user, [*args, "-f", "json", "-o", "-"], netns), out)
+             check: Callable[[Summary], str | None] | None = None) -> None:
+        """One run of the command as typed: the table goes to stdout (a file here), nothing else is written."""
+        out = self.folder / "out.txt"
+        wall, rss, code, err = measured(self.argv(row.user, args, netns), out)
         if code not in (0, 1):
             row.notes.append(f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             return
         row.walls.append(wall)
         row.rss_mib.append(rss)
         if check is not None:
-            import json
-
-            problem = check(json.loads(out.read_text()))
+            summary = summary_of(out.read_text(errors="replace"))
+            problem = "no summary line in the table" if summary is None else check(summary)
             if problem and problem not in row.notes:
                 row.notes.append(problem)
         for line in err.splitlines():
             if "open-file limit" in line and line not in row.notes:
                 row.notes.append(line)
+
+
+# The table's last line: "2000 flows: 200 pass, 1800 fail -> FAIL (a required flow failed)"
+SUMMARY_LINE = re.compile(r"^(\d+) flows: (.*) -> [A-Z]+ \(")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The counts of a run's summary line: flows in all, and flows by status."""
+
+    total: int
+    counts: dict[str, int]
+
+
+def summary_of(table: str) -> Summary | None:
+    lines = table.rstrip("\n").splitlines()
+    found = SUMMARY_LINE.match(lines[-1]) if lines else None
+    if found is None:
+        return None
+    counts = {status: int(number) for number, status in (part.split(" ", 1) for part in found[2].split(", "))}
+    return Summary(int(found[1]), counts)
+
+
+def compile_bytecode(pythons: list[str]) -> None:
+    """What `pip install` does for an installed netcheck: every module compiled once, before the runs."""
+    for python in dict.fromkeys(pythons):
+        subprocess.run([python, "-m", "compileall", "-q", str(ROOT / "netcheck")], check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 def profile_text(ports: list[int], peer: str = "console") -> str:
@@ -174,11 +207,10 @@ def write(folder: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def counts(expected_pass: int, total: int) -> Callable[[dict[str, Any]], str | None]:
-    def check(report: dict[str, Any]) -> str | None:
-        found = report["summary"]["counts"]
-        if len(report["results"]) != total or found["pass"] != expected_pass:
-            return f"unexpected: {found} of {len(report['results'])} results"
+def counts(expected_pass: int, total: int) -> Callable[[Summary], str | None]:
+    def check(summary: Summary) -> str | None:
+        if summary.total != total or summary.counts.get("pass", 0) != expected_pass:
+            return f"unexpected: {summary.counts} of {summary.total} flows"
         return None
     return check
 
@@ -337,6 +369,7 @@ def main() -> int:
         folder = Path(tmp)
         folder.chmod(0o755)
         runner = Runner(folder)
+        compile_bytecode([sys.executable, *([runner.nobody_python] if runner.nobody_python else [])])
         if "non-root" not in runner.users():
             print("non-root runs skipped: needs root, setpriv and an interpreter uid 65534 can run",
                   file=sys.stderr)

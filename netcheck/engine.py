@@ -284,6 +284,8 @@ class Engine:
         self._hosts: dict[str, HostPace] = {}
         self._files = Window(1 << 20)
         self._deadlines = _Deadlines()
+        self._unfinished = 0  # probes not finished yet; the last one sets _all_finished
+        self._all_finished: asyncio.Future[None] | None = None  # made by run(), in the running loop
         # Hooks with a `silent(flow, address)` method hear when a flow turns silent (raw diagnosis
         # traces its path while the scan waits out the timeout); they must not raise.
         self._silence_hooks: list[Callable[[Flow, str | None], None]] = [
@@ -300,22 +302,25 @@ class Engine:
         if self.observer:
             self.observer.start(len(flows))
         loop = asyncio.get_running_loop()
-        tasks = {loop.create_task(self._one(flow, kind)): flow for flow, kind in zip(flows, kinds, strict=True)}
+        self._unfinished = len(flows)
+        self._all_finished = all_finished = loop.create_future()
+        tasks = [loop.create_task(self._one(flow, kind)) for flow, kind in zip(flows, kinds, strict=True)]
         try:
-            done, pending = await asyncio.wait(tasks, timeout=self.limits.deadline) if tasks else (set(), set())
+            if tasks:  # the last probe to finish says so (cheaper than asyncio.wait's callback on every task)
+                await asyncio.wait([all_finished], timeout=self.limits.deadline)
         finally:
             self._deadlines.close()
-        for task in pending:
+        pending = [(task, flow) for task, flow in zip(tasks, flows, strict=True) if not task.done()]
+        for task, _flow in pending:
             task.cancel()
-        results = [task.result() for task in done]
-        for task in pending:
-            flow = tasks[task]
+        results = [task.result() for task in tasks if task.done()]  # in the plan's order
+        for _task, flow in pending:
             results.append(self._result(flow, None, Observation(
                 Reason.RUN_DEADLINE,
                 f"not finished within the run deadline of {self.limits.deadline:g} s (raise --deadline)",
             ), Status.ERROR))
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*(task for task, _flow in pending), return_exceptions=True)
         for hook in self.hooks:
             results = await hook.after(results, self.ctx)
         return judge_run(results)  # verdicts that depend on other flows (netcheck.judges)
@@ -340,10 +345,16 @@ class Engine:
                 importlib.import_module(name)
 
     async def _one(self, flow: Flow, kind: ProbeKind) -> Result:
-        result = await self._probe(flow, kind)
-        if self.observer:
-            self.observer.advance(result)
-        return result
+        try:
+            result = await self._probe(flow, kind)
+            if self.observer:
+                self.observer.advance(result)
+            return result
+        finally:
+            self._unfinished -= 1
+            finished = self._all_finished
+            if not self._unfinished and finished is not None and not finished.done():
+                finished.set_result(None)
 
     def _kind(self, flow: Flow) -> ProbeKind:
         """The profile's probe kind, unless a hook tests this outbound flow another way."""

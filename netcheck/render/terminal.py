@@ -75,9 +75,16 @@ def summary_line(report: Report) -> str:
 
 # ---------------------------------------------------------------- measuring and wrapping
 
-@functools.lru_cache(maxsize=65536)
 def safe(text: str) -> str:
-    """terminal_text, memoised: a big report repeats the same purposes, ports and details."""
+    """terminal_text: printable ASCII as it is (a terminal obeys nothing in it: no C0 control, no DEL,
+    and C1, bidi and line separators are not ASCII), the rest memoised (a big report repeats texts)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _sanitised(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _sanitised(text: str) -> str:
     return terminal_text(text)
 
 
@@ -249,10 +256,18 @@ def table_lines(columns: Sequence[Column], widths: Sequence[int], rows: Iterable
     extras = iter(after) if after is not None else None
     layout = [(size, column.right, (" " * size,)) for size, column in zip(widths, columns, strict=True)]
     for row in rows:
-        # cell_lines' first case inlined: most cells are one plain text (50,000 rows x 8 cells).
-        stacks = [padded(cell[0][0], size, right) if len(cell) == 1 and not (color and cell[0][1])
-                  else cell_lines(cell, size, right, color)
-                  for cell, (size, right, _blank) in zip(row, layout, strict=True)]
+        # cell_lines' first cases inlined: most cells are one plain text (50,000 rows x 8 cells), and most
+        # of those are ASCII that fits its column: one padded line (padded()'s answer, without its cache).
+        stacks: list[tuple[str, ...]] = []
+        for cell, (size, right, _blank) in zip(row, layout, strict=True):
+            if len(cell) == 1 and not (color and cell[0][1]):
+                text = cell[0][0]
+                if len(text) <= size and text.isascii():
+                    stacks.append((text.rjust(size) if right else text.ljust(size),))
+                else:
+                    stacks.append(padded(text, size, right))
+            else:
+                stacks.append(cell_lines(cell, size, right, color))
         height = max(map(len, stacks))
         if height > 1:
             stacks = [stack + blank * (height - len(stack))
@@ -435,6 +450,8 @@ def render_terminal(report: Report, *, color: bool = False, width: int = PIPE_WI
 
 def certificate_lines(report: Report) -> list[tuple[str, int]]:
     """The certificate verdicts under the matrix, each with the indent of its wrapped continuation lines."""
+    if report.certificates is None:  # most scans: no need to load the certificate model
+        return []
     from netcheck.render.certificates import certificate_sections
 
     sections = certificate_sections(report)
