@@ -127,7 +127,9 @@ class _Place(pacing.FlowSignal):
 
     def __init__(self, host: HostPace, shared: Window, timeout: float,
                  on_silent: Callable[[], None] | None = None) -> None:
-        super().__init__()
+        self.sent_at: float | None = None  # FlowSignal's fields, set here (one call less per flow)
+        self.answered_at: float | None = None
+        self.on_sent = self.on_answer = None
         self.host = host
         self.shared = shared
         self.timeout = timeout
@@ -282,7 +284,7 @@ class Engine:
         self._resolved: dict[str, str | Observation] = {}  # host -> the resolver's answer, asked once per run
         self._global = Window(limits.concurrency)
         self._hosts: dict[str, HostPace] = {}
-        self._files = Window(1 << 20)
+        self._files: Window | None = None  # the open-file budget, when the run's flows could exceed it
         self._deadlines = _Deadlines()
         self._unfinished = 0  # probes not finished yet; the last one sets _all_finished
         self._all_finished: asyncio.Future[None] | None = None  # made by run(), in the running loop
@@ -327,7 +329,7 @@ class Engine:
 
     def _budget_files(self, flows: list[Flow]) -> None:
         budget, hard = open_file_budget()
-        self._files = Window(budget)
+        self._files = Window(budget) if len(flows) > budget else None  # else it can never make a flow wait
         outbound = sum(1 for flow in flows if flow.direction is Direction.OUT and flow.host)
         if outbound > budget:
             self.notice(f"the open-file limit ({hard}) lets {budget} of {outbound} flows be in flight at once: "
@@ -393,7 +395,7 @@ class Engine:
         if host is None:
             host = self._hosts[host_key] = HostPace(self.limits.per_host)
         files, window, shared = self._files, host.window, self._global
-        if not files.try_enter():
+        if files is not None and not files.try_enter():
             await files.enter()
         try:
             if not window.try_enter():
@@ -413,7 +415,8 @@ class Engine:
                 pacing.CURRENT.reset(token)
                 place.release()
         finally:
-            files.leave()
+            if files is not None:
+                files.leave()
 
     def _tell_silent(self, flow: Flow, address: str | None) -> None:
         for silent in self._silence_hooks:
