@@ -59,6 +59,7 @@ class Row:
     user: str
     walls: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # user + system CPU seconds (steadier than wall on a busy machine)
     goal_s: float | None = None
     goal_text: str = ""
     goal_rss_mib: float | None = None
@@ -90,8 +91,9 @@ def span(values: list[float], unit: str = "s", digits: int = 2) -> str:
 
 
 def measured(argv: list[str], stdout: Path | None = None,
-             timeout: float | None = None) -> tuple[float, float, int, str]:
-    """Wall time (s), peak RSS (MiB) and exit code of one child, with its stderr (wait4: this child only)."""
+             timeout: float | None = None) -> tuple[float, float, int, str, float]:
+    """Wall time (s), peak RSS (MiB) and exit code of one child, with its stderr and its CPU time (user +
+    system, s) (wait4: this child only)."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115 - closed below
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -112,7 +114,7 @@ def measured(argv: list[str], stdout: Path | None = None,
         text = err.read().decode(errors="replace")
     if stdout:
         out.close()  # type: ignore[union-attr]
-    return wall, usage.ru_maxrss / 1024, proc.returncode, text
+    return wall, usage.ru_maxrss / 1024, proc.returncode, text, usage.ru_utime + usage.ru_stime
 
 
 def unprivileged_python() -> str | None:
@@ -149,12 +151,13 @@ class Runner:
              check: Callable[[Summary], str | None] | None = None) -> None:
         """One run of the command as typed: the table goes to stdout (a file here), nothing else is written."""
         out = self.folder / "out.txt"
-        wall, rss, code, err = measured(self.argv(row.user, args, netns), out)
+        wall, rss, code, err, cpu = measured(self.argv(row.user, args, netns), out)
         if code not in (0, 1):
             row.notes.append(f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             return
         row.walls.append(wall)
         row.rss_mib.append(rss)
+        row.cpus.append(cpu)
         if check is not None:
             summary = summary_of(out.read_text(errors="replace"))
             problem = "no summary line in the table" if summary is None else check(summary)
@@ -224,9 +227,10 @@ def nmap_open(stdout: Path) -> int:
 def bench_help(rounds: int) -> Row:
     row = Row("`netcheck --help`", "root", goal_s=0.3, goal_text="< 0.3 s")
     for _ in range(max(5, rounds)):
-        wall, rss, _code, _err = measured([sys.executable, "-m", "netcheck", "--help"])
+        wall, rss, _code, _err, cpu = measured([sys.executable, "-m", "netcheck", "--help"])
         row.walls.append(wall)
         row.rss_mib.append(rss)
+        row.cpus.append(cpu)
     return row
 
 
@@ -253,7 +257,7 @@ def bench_loopback(runner: Runner, rounds: int, count: int) -> list[Row]:
                 runner.scan(row, ["scan", "-p", profile, "-s", site, "--timeout", "2"],
                             check=counts(count // 10, count))
             if nmap:
-                wall, _rss, _code, _err = measured([nmap, "-sT", "-Pn", "-n", "-p", port_list, "127.0.0.1",
+                wall, _rss, _code, _err, _cpu = measured([nmap, "-sT", "-Pn", "-n", "-p", port_list, "127.0.0.1",
                                                    "-oG", "-"], folder / "nmap.txt")
                 for row in rows:
                     row.nmap.append(wall)
@@ -299,7 +303,7 @@ def bench_silent(runner: Runner, rounds: int, timeout: float, nmap_rounds: int) 
             nmap = shutil.which("nmap")
             if nmap and nmap_args:
                 for _ in range(nmap_rounds):
-                    wall, _rss, code, _err = measured(
+                    wall, _rss, code, _err, _cpu = measured(
                         ["ip", "netns", "exec", netns, nmap, "-sT", "-Pn", "-n", "-T4", *nmap_args, "-oG", "-"],
                         folder / "nmap.txt", timeout=NMAP_CAP_S)
                     for row in case_rows:
@@ -325,7 +329,8 @@ def bench_reports() -> list[tuple[str, str, str, str, str]]:
 # ---------------------------------------------------------------- output
 
 def table(rows: list[Row], extra: list[tuple[str, str, str, str, str]], markdown: bool) -> str:
-    head = ["case (defaults)", "user", "netcheck", "peak RSS", "goal", "met (median)", "nmap -sT", "ratio to nmap"]
+    head = ["case (defaults)", "user", "netcheck", "CPU", "peak RSS", "goal", "met (median)", "nmap -sT",
+            "ratio to nmap"]
     lines = []
     for row in rows:
         ratio = "-"
@@ -335,10 +340,10 @@ def table(rows: list[Row], extra: list[tuple[str, str, str, str, str]], markdown
         if row.nmap and row.nmap_note and "nmap saw" in row.nmap_note:
             nmap += f" ({row.nmap_note})"
         case = row.case + (f" [{'; '.join(row.notes)}]" if row.notes else "")
-        lines.append([case, row.user, span(row.walls), span(row.rss_mib, "MiB", 0), row.goal_text, row.met(),
-                      nmap, ratio])
-    for case, figure, rss, goal, met in extra:
-        lines.append([case, "-", figure, rss, goal, met, "-", "-"])
+        lines.append([case, row.user, span(row.walls), span(row.cpus), span(row.rss_mib, "MiB", 0), row.goal_text,
+                      row.met(), nmap, ratio])
+    for case, figure, rss, goal, met in extra:  # the figure names its CPU time itself
+        lines.append([case, "-", figure, "-", rss, goal, met, "-", "-"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
