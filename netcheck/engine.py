@@ -13,6 +13,11 @@ at most half the probe timeout. Only the network layer can say a packet is unans
 a probe that never reports keeps its places until it ends. Every flow in flight, silent or not,
 holds one open file: the soft RLIMIT_NOFILE is raised to the hard limit, and when that is too
 low for the run, flows are paced within it and the engine says so once.
+
+Each probe ends GRACE_S after its own timeout at the latest. Those deadlines are kept by one loop
+timer per DEADLINE_WAVE_S slot, shared by every probe whose deadline falls in it (see _Deadlines),
+and a free place is taken without an await: a flow that the kernel answers within connect()
+(loopback, a local reset) costs one task and no timer.
 """
 
 from __future__ import annotations
