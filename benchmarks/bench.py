@@ -12,6 +12,10 @@ Cases and goals (issue 10):
 
 "As root" is the default run, raw-packet diagnosis included. "Non-root" drops to uid 65534
 with setpriv, using an interpreter that uid can run (sys.executable, else /usr/bin/python3).
+Each run is the command a user types (`netcheck scan -p PROFILE -s SITE --timeout 2`: the table
+on stdout, here into a file); its last line, the summary, is checked. Like an installed netcheck
+(pip compiles the package when it installs it), the tree's bytecode is compiled first: an
+environment with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module on every run.
 Silent hosts sit behind a router namespace whose nftables ruleset drops everything to
 203.0.113.0/24 (tests/lab/topology.py); netcheck and nmap run inside the client namespace,
 never in the host namespace. Loopback cases run on 127.0.0.1 in the host namespace.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import socket
@@ -34,7 +39,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,6 +59,7 @@ class Row:
     user: str
     walls: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # user + system CPU seconds (steadier than wall on a busy machine)
     goal_s: float | None = None
     goal_text: str = ""
     goal_rss_mib: float | None = None
@@ -85,8 +91,9 @@ def span(values: list[float], unit: str = "s", digits: int = 2) -> str:
 
 
 def measured(argv: list[str], stdout: Path | None = None,
-             timeout: float | None = None) -> tuple[float, float, int, str]:
-    """Wall time (s), peak RSS (MiB) and exit code of one child, with its stderr (wait4: this child only)."""
+             timeout: float | None = None) -> tuple[float, float, int, str, float]:
+    """Wall time (s), peak RSS (MiB) and exit code of one child, with its stderr and its CPU time (user +
+    system, s) (wait4: this child only)."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115 - closed below
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -107,7 +114,7 @@ def measured(argv: list[str], stdout: Path | None = None,
         text = err.read().decode(errors="replace")
     if stdout:
         out.close()  # type: ignore[union-attr]
-    return wall, usage.ru_maxrss / 1024, proc.returncode, text
+    return wall, usage.ru_maxrss / 1024, proc.returncode, text, usage.ru_utime + usage.ru_stime
 
 
 def unprivileged_python() -> str | None:
@@ -141,23 +148,52 @@ class Runner:
                 self.nobody_python, "-m", "netcheck", *args]
 
     def scan(self, row: Row, args: list[str], netns: str | None = None,
-             check: Callable[[dict[str, Any]], str | None] | None = None) -> None:
-        out = self.folder / "out.json"
-        wall, rss, code, err = measured(self.argv(row.user, [*args, "-f", "json", "-o", "-"], netns), out)
+             check: Callable[[Summary], str | None] | None = None) -> None:
+        """One run of the command as typed: the table goes to stdout (a file here), nothing else is written."""
+        out = self.folder / "out.txt"
+        wall, rss, code, err, cpu = measured(self.argv(row.user, args, netns), out)
         if code not in (0, 1):
             row.notes.append(f"exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             return
         row.walls.append(wall)
         row.rss_mib.append(rss)
+        row.cpus.append(cpu)
         if check is not None:
-            import json
-
-            problem = check(json.loads(out.read_text()))
+            summary = summary_of(out.read_text(errors="replace"))
+            problem = "no summary line in the table" if summary is None else check(summary)
             if problem and problem not in row.notes:
                 row.notes.append(problem)
         for line in err.splitlines():
             if "open-file limit" in line and line not in row.notes:
                 row.notes.append(line)
+
+
+# The table's last line: "2000 flows: 200 pass, 1800 fail -> FAIL (a required flow failed)"
+SUMMARY_LINE = re.compile(r"^(\d+) flows: (.*) -> [A-Z]+ \(")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The counts of a run's summary line: flows in all, and flows by status."""
+
+    total: int
+    counts: dict[str, int]
+
+
+def summary_of(table: str) -> Summary | None:
+    lines = table.rstrip("\n").splitlines()
+    found = SUMMARY_LINE.match(lines[-1]) if lines else None
+    if found is None:
+        return None
+    counts = {status: int(number) for number, status in (part.split(" ", 1) for part in found[2].split(", "))}
+    return Summary(int(found[1]), counts)
+
+
+def compile_bytecode(pythons: list[str]) -> None:
+    """What `pip install` does for an installed netcheck: every module compiled once, before the runs."""
+    for python in dict.fromkeys(pythons):
+        subprocess.run([python, "-m", "compileall", "-q", str(ROOT / "netcheck")], check=True,
+                       stdout=subprocess.DEVNULL)
 
 
 def profile_text(ports: list[int], peer: str = "console") -> str:
@@ -174,11 +210,10 @@ def write(folder: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def counts(expected_pass: int, total: int) -> Callable[[dict[str, Any]], str | None]:
-    def check(report: dict[str, Any]) -> str | None:
-        found = report["summary"]["counts"]
-        if len(report["results"]) != total or found["pass"] != expected_pass:
-            return f"unexpected: {found} of {len(report['results'])} results"
+def counts(expected_pass: int, total: int) -> Callable[[Summary], str | None]:
+    def check(summary: Summary) -> str | None:
+        if summary.total != total or summary.counts.get("pass", 0) != expected_pass:
+            return f"unexpected: {summary.counts} of {summary.total} flows"
         return None
     return check
 
@@ -192,9 +227,10 @@ def nmap_open(stdout: Path) -> int:
 def bench_help(rounds: int) -> Row:
     row = Row("`netcheck --help`", "root", goal_s=0.3, goal_text="< 0.3 s")
     for _ in range(max(5, rounds)):
-        wall, rss, _code, _err = measured([sys.executable, "-m", "netcheck", "--help"])
+        wall, rss, _code, _err, cpu = measured([sys.executable, "-m", "netcheck", "--help"])
         row.walls.append(wall)
         row.rss_mib.append(rss)
+        row.cpus.append(cpu)
     return row
 
 
@@ -221,7 +257,7 @@ def bench_loopback(runner: Runner, rounds: int, count: int) -> list[Row]:
                 runner.scan(row, ["scan", "-p", profile, "-s", site, "--timeout", "2"],
                             check=counts(count // 10, count))
             if nmap:
-                wall, _rss, _code, _err = measured([nmap, "-sT", "-Pn", "-n", "-p", port_list, "127.0.0.1",
+                wall, _rss, _code, _err, _cpu = measured([nmap, "-sT", "-Pn", "-n", "-p", port_list, "127.0.0.1",
                                                    "-oG", "-"], folder / "nmap.txt")
                 for row in rows:
                     row.nmap.append(wall)
@@ -267,7 +303,7 @@ def bench_silent(runner: Runner, rounds: int, timeout: float, nmap_rounds: int) 
             nmap = shutil.which("nmap")
             if nmap and nmap_args:
                 for _ in range(nmap_rounds):
-                    wall, _rss, code, _err = measured(
+                    wall, _rss, code, _err, _cpu = measured(
                         ["ip", "netns", "exec", netns, nmap, "-sT", "-Pn", "-n", "-T4", *nmap_args, "-oG", "-"],
                         folder / "nmap.txt", timeout=NMAP_CAP_S)
                     for row in case_rows:
@@ -293,7 +329,8 @@ def bench_reports() -> list[tuple[str, str, str, str, str]]:
 # ---------------------------------------------------------------- output
 
 def table(rows: list[Row], extra: list[tuple[str, str, str, str, str]], markdown: bool) -> str:
-    head = ["case (defaults)", "user", "netcheck", "peak RSS", "goal", "met (median)", "nmap -sT", "ratio to nmap"]
+    head = ["case (defaults)", "user", "netcheck", "CPU", "peak RSS", "goal", "met (median)", "nmap -sT",
+            "ratio to nmap"]
     lines = []
     for row in rows:
         ratio = "-"
@@ -303,10 +340,10 @@ def table(rows: list[Row], extra: list[tuple[str, str, str, str, str]], markdown
         if row.nmap and row.nmap_note and "nmap saw" in row.nmap_note:
             nmap += f" ({row.nmap_note})"
         case = row.case + (f" [{'; '.join(row.notes)}]" if row.notes else "")
-        lines.append([case, row.user, span(row.walls), span(row.rss_mib, "MiB", 0), row.goal_text, row.met(),
-                      nmap, ratio])
-    for case, figure, rss, goal, met in extra:
-        lines.append([case, "-", figure, rss, goal, met, "-", "-"])
+        lines.append([case, row.user, span(row.walls), span(row.cpus), span(row.rss_mib, "MiB", 0), row.goal_text,
+                      row.met(), nmap, ratio])
+    for case, figure, rss, goal, met in extra:  # the figure names its CPU time itself
+        lines.append([case, "-", figure, "-", rss, goal, met, "-", "-"])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
@@ -337,6 +374,7 @@ def main() -> int:
         folder = Path(tmp)
         folder.chmod(0o755)
         runner = Runner(folder)
+        compile_bytecode([sys.executable, *([runner.nobody_python] if runner.nobody_python else [])])
         if "non-root" not in runner.users():
             print("non-root runs skipped: needs root, setpriv and an interpreter uid 65534 can run",
                   file=sys.stderr)

@@ -190,6 +190,15 @@ EXTENSIONS = [
 # ---------------------------------------------------------------- commands
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from netcheck.gcpause import collector_paused
+
+    # A scan's objects (profile rows, flows, probe tasks, results) form no reference cycles: the cyclic
+    # collector's passes over them cost ~15 ms of a 2,000-flow run and free nothing (back on after it).
+    with collector_paused():
+        return _scan(args)
+
+
+def _scan(args: argparse.Namespace) -> int:
     from netcheck.egress import choose
     from netcheck.engine import Limits
     from netcheck.hostinfo import local_addresses

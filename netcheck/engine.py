@@ -13,6 +13,11 @@ at most half the probe timeout. Only the network layer can say a packet is unans
 a probe that never reports keeps its places until it ends. Every flow in flight, silent or not,
 holds one open file: the soft RLIMIT_NOFILE is raised to the hard limit, and when that is too
 low for the run, flows are paced within it and the engine says so once.
+
+Each probe ends GRACE_S after its own timeout at the latest. Those deadlines are kept by one loop
+timer per DEADLINE_WAVE_S slot, shared by every probe whose deadline falls in it (see _Deadlines),
+and a free place is taken without an await: a flow that the kernel answers within connect()
+(loopback, a local reset) costs one task and no timer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import math
 import time
 import traceback
 from collections import deque
@@ -39,6 +45,8 @@ from netcheck.probes import ProbeContext, ProbeKind
 GRACE_S = 0.5
 # A first packet unanswered this long (or longer, for a slow host: see HostPace) counts as silent.
 SILENCE_MIN_S = 0.2
+# Probes whose deadlines fall within this slot share one loop timer (see _Deadlines).
+DEADLINE_WAVE_S = 0.01
 # Places a silence adds to its host's window and to the global one (an answer takes one back).
 WIDEN_ON_SILENCE = 2
 # Open files kept out of the probes' budget: reports, libraries, the event loop, raw sockets.
@@ -66,9 +74,15 @@ class Window:
         self.held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def enter(self) -> None:
+    def try_enter(self) -> bool:
+        """Take a place if one is free and nobody waits (no await: the common case costs no coroutine)."""
         if self.held < self.size and not self._waiters:
             self.held += 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        if self.try_enter():
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(granted)
@@ -109,34 +123,43 @@ class HostPace:
         return min(timeout / 2, max(SILENCE_MIN_S, 3 * self.slowest_s))
 
 
-class _Place:
+class _Place(pacing.FlowSignal):
     """One flow's places in its host's window and the global one, given back at the end or
-    earlier, when the flow turns out to be silent."""
+    earlier, when the flow turns out to be silent. It is the flow's pacing signal itself: the
+    network layer's sent() starts the silence clock, answered() stops it (pacing.py)."""
+
+    __slots__ = ("host", "shared", "timeout", "on_silent", "held", "_timer")
 
     def __init__(self, host: HostPace, shared: Window, timeout: float,
                  on_silent: Callable[[], None] | None = None) -> None:
+        self.sent_at: float | None = None  # FlowSignal's fields, set here (one call less per flow)
+        self.answered_at: float | None = None
+        self.on_sent = self.on_answer = None
         self.host = host
         self.shared = shared
         self.timeout = timeout
         self.on_silent = on_silent
         self.held = True
-        self.answered = False
         self._timer: asyncio.TimerHandle | None = None
 
-    def on_sent(self) -> None:
-        delay = self.host.silence_after(self.timeout)
-        self._timer = asyncio.get_running_loop().call_later(delay, self._silent)
+    def sent(self) -> None:
+        if self.sent_at is None:
+            self.sent_at = time.monotonic()
+            delay = self.host.silence_after(self.timeout)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._silent)
 
-    def on_answer(self, round_trip: float) -> None:
-        self.answered = True
-        self._cancel_timer()
-        self.host.slowest_s = max(self.host.slowest_s, round_trip)
-        self.host.window.narrow()
-        self.shared.narrow()
+    def answered(self) -> None:
+        if self.answered_at is None:
+            self.answered_at = now = time.monotonic()
+            self._cancel_timer()
+            host = self.host
+            host.slowest_s = max(host.slowest_s, now - (self.sent_at or now))
+            host.window.narrow()
+            self.shared.narrow()
 
     def _silent(self) -> None:
         self._timer = None
-        if self.held and not self.answered:
+        if self.held and self.answered_at is None:
             self.release()
             self.host.window.widen(WIDEN_ON_SILENCE)
             self.shared.widen(WIDEN_ON_SILENCE)
@@ -154,6 +177,56 @@ class _Place:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+class _Wave:
+    """The probes whose deadlines fall in one DEADLINE_WAVE_S slot, and the one timer that ends them."""
+
+    __slots__ = ("tasks", "handle", "fired")
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Result]] = set()
+        self.handle: asyncio.TimerHandle | None = None
+        self.fired = False
+
+
+class _Deadlines:
+    """Every probe's deadline with one loop timer per wave of probes, not one per probe: probes whose
+    deadlines fall in the same DEADLINE_WAVE_S slot share a timer at the slot's end, so a probe is
+    stopped at most DEADLINE_WAVE_S after its own deadline. Cancelling works as asyncio.timeout's does
+    (cancel the task, then uncancel it once on the way out, so other cancellations still count)."""
+
+    def __init__(self) -> None:
+        self._waves: dict[int, _Wave] = {}
+
+    def enter(self, task: asyncio.Task[Result], delay: float) -> _Wave:
+        loop = task.get_loop()
+        slot = math.ceil((loop.time() + delay) / DEADLINE_WAVE_S)
+        wave = self._waves.get(slot)
+        if wave is None:  # an emptied wave keeps its timer: probes that end at once come and go in it
+            wave = self._waves[slot] = _Wave()
+            wave.handle = loop.call_at(slot * DEADLINE_WAVE_S, self._fire, slot)
+        wave.tasks.add(task)
+        return wave
+
+    @staticmethod
+    def leave(wave: _Wave, task: asyncio.Task[Result], cancelling: int) -> bool:
+        """Whether the deadline ended this task, which had `cancelling` cancellations pending when it
+        entered: the deadline's own is taken back (as asyncio.timeout does); True unless another came."""
+        wave.tasks.discard(task)
+        return wave.fired and task.uncancel() <= cancelling
+
+    def _fire(self, slot: int) -> None:
+        wave = self._waves.pop(slot)
+        wave.fired = True
+        for task in wave.tasks:
+            task.cancel()
+
+    def close(self) -> None:
+        for wave in self._waves.values():
+            if wave.handle is not None:
+                wave.handle.cancel()
+        self._waves.clear()
 
 
 def open_file_budget() -> tuple[int, int]:
@@ -213,12 +286,21 @@ class Engine:
         self.hooks = hooks
         self.notice = notice
         self.resolver = Resolver(limits.timeout)
+        self._resolved: dict[str, str | Observation] = {}  # host -> the resolver's answer, asked once per run
         self._global = Window(limits.concurrency)
         self._hosts: dict[str, HostPace] = {}
-        self._files = Window(1 << 20)
+        self._files: Window | None = None  # the open-file budget, when the run's flows could exceed it
+        self._deadlines = _Deadlines()
+        self._unfinished = 0  # probes not finished yet; the last one sets _all_finished
+        self._all_finished: asyncio.Future[None] | None = None  # made by run(), in the running loop
+        # Hooks with a `silent(flow, address)` method hear when a flow turns silent (raw diagnosis
+        # traces its path while the scan waits out the timeout); they must not raise.
+        self._silence_hooks: list[Callable[[Flow, str | None], None]] = [
+            silent for silent in (getattr(hook, "silent", None) for hook in hooks) if silent is not None]
 
     async def run(self, flows: list[Flow]) -> list[Result]:
-        self._preload(flows)
+        kinds = [self._kind(flow) for flow in flows]
+        self._preload(flows, kinds)
         self._budget_files(flows)
         for hook in self.hooks:
             prepare = getattr(hook, "prepare", None)
@@ -226,46 +308,60 @@ class Engine:
                 prepare(flows)
         if self.observer:
             self.observer.start(len(flows))
-        tasks = {asyncio.ensure_future(self._one(flow)): flow for flow in flows}
-        done, pending = await asyncio.wait(tasks, timeout=self.limits.deadline)
-        for task in pending:
+        loop = asyncio.get_running_loop()
+        self._unfinished = len(flows)
+        self._all_finished = all_finished = loop.create_future()
+        tasks = [loop.create_task(self._one(flow, kind)) for flow, kind in zip(flows, kinds, strict=True)]
+        try:
+            if tasks:  # the last probe to finish says so (cheaper than asyncio.wait's callback on every task)
+                await asyncio.wait([all_finished], timeout=self.limits.deadline)
+        finally:
+            self._deadlines.close()
+        pending = [(task, flow) for task, flow in zip(tasks, flows, strict=True) if not task.done()]
+        for task, _flow in pending:
             task.cancel()
-        results = [task.result() for task in done]
-        for task in pending:
-            flow = tasks[task]
+        results = [task.result() for task in tasks if task.done()]  # in the plan's order
+        for _task, flow in pending:
             results.append(self._result(flow, None, Observation(
                 Reason.RUN_DEADLINE,
                 f"not finished within the run deadline of {self.limits.deadline:g} s (raise --deadline)",
             ), Status.ERROR))
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*(task for task, _flow in pending), return_exceptions=True)
         for hook in self.hooks:
             results = await hook.after(results, self.ctx)
         return judge_run(results)  # verdicts that depend on other flows (netcheck.judges)
 
     def _budget_files(self, flows: list[Flow]) -> None:
         budget, hard = open_file_budget()
-        self._files = Window(budget)
+        self._files = Window(budget) if len(flows) > budget else None  # else it can never make a flow wait
         outbound = sum(1 for flow in flows if flow.direction is Direction.OUT and flow.host)
         if outbound > budget:
             self.notice(f"the open-file limit ({hard}) lets {budget} of {outbound} flows be in flight at once: "
                         "the others wait their turn, so silent hosts take longer (raise it: ulimit -Hn)")
 
-    def _preload(self, flows: list[Flow]) -> None:
+    def _preload(self, flows: list[Flow], kinds: list[ProbeKind]) -> None:
         """Load the code of the kinds this run uses (probes.get imports a kind's module on first use)
         and the heavy libraries they need, before any probe's clock starts: an import inside a
         running probe (pysnmp takes ~0.4 s) would stall every other probe."""
-        kinds = {self._kind(flow).info for flow in flows if flow.direction is Direction.IN or flow.host}
-        modules = {name for kind in kinds for name in kind.imports}
+        used = {kind.info for flow, kind in zip(flows, kinds, strict=True)
+                if flow.direction is Direction.IN or flow.host}
+        modules = {name for info in used for name in info.imports}
         for name in sorted(modules):
             with contextlib.suppress(ImportError):  # the probe reports a missing library when it runs
                 importlib.import_module(name)
 
-    async def _one(self, flow: Flow) -> Result:
-        result = await self._probe(flow)
-        if self.observer:
-            self.observer.advance(result)
-        return result
+    async def _one(self, flow: Flow, kind: ProbeKind) -> Result:
+        try:
+            result = await self._probe(flow, kind)
+            if self.observer:
+                self.observer.advance(result)
+            return result
+        finally:
+            self._unfinished -= 1
+            finished = self._all_finished
+            if not self._unfinished and finished is not None and not finished.done():
+                finished.set_result(None)
 
     def _kind(self, flow: Flow) -> ProbeKind:
         """The profile's probe kind, unless a hook tests this outbound flow another way."""
@@ -276,8 +372,7 @@ class Engine:
                     return probes.get(chosen)
         return probes.get(flow.probe)
 
-    async def _probe(self, flow: Flow) -> Result:
-        kind = self._kind(flow)
+    async def _probe(self, flow: Flow, kind: ProbeKind) -> Result:
         if (flow.direction is Direction.IN) is not kind.info.inbound:  # a flow built by hand, not from a profile
             observation = Observation(Reason.INTERNAL_ERROR, f"probe kind '{kind.name}' cannot test "
                                       f"{'inbound' if flow.direction is Direction.IN else 'outbound'} flows")
@@ -287,7 +382,10 @@ class Engine:
             return self._result(flow, None, observation, Status.SKIP)
         address: str | None = None
         if kind.resolve:
-            resolved = await self.resolver.resolve(target_host(flow))
+            host = target_host(flow)
+            resolved = self._resolved.get(host)
+            if resolved is None:  # the resolver answers each host the same all run long: ask it once
+                resolved = self._resolved[host] = await self.resolver.resolve(host)
             if isinstance(resolved, Observation):
                 return self._result(flow, None, resolved, kind.judge(flow, resolved))
             address = resolved
@@ -295,45 +393,59 @@ class Engine:
         return self._result(flow, address, observation, kind.judge(flow, observation))
 
     async def _guarded(self, flow: Flow, address: str | None, kind: ProbeKind) -> Observation:
-        """Run one probe under the limits and its deadline; never let it raise."""
+        """Run one probe under the limits and its deadline; never let it raise. A free place is
+        taken without an await (try_enter): most flows of a big run never wait for one."""
         host_key = address or flow.host or "local"
         host = self._hosts.get(host_key)
         if host is None:
             host = self._hosts[host_key] = HostPace(self.limits.per_host)
-        await self._files.enter()
+        files, window, shared = self._files, host.window, self._global
+        if files is not None and not files.try_enter():
+            await files.enter()
         try:
-            await host.window.enter()  # the host's place first: waiting for it must not hold a global one
-            try:
-                await self._global.enter()
-            except BaseException:
-                host.window.leave()
-                raise
-            place = _Place(host, self._global, self.ctx.timeout, lambda: self._tell_silent(flow, address))
-            token = pacing.CURRENT.set(pacing.FlowSignal(place.on_sent, place.on_answer))
+            if not window.try_enter():
+                await window.enter()  # the host's place first: waiting for it must not hold a global one
+            if not shared.try_enter():
+                try:
+                    await shared.enter()
+                except BaseException:
+                    window.leave()
+                    raise
+            on_silent = (lambda: self._tell_silent(flow, address)) if self._silence_hooks else None
+            place = _Place(host, shared, self.ctx.timeout, on_silent)
+            token = pacing.CURRENT.set(place)
             try:
                 return await self._observe(flow, address, kind)
             finally:
                 pacing.CURRENT.reset(token)
                 place.release()
         finally:
-            self._files.leave()
+            if files is not None:
+                files.leave()
 
     def _tell_silent(self, flow: Flow, address: str | None) -> None:
-        """Hooks with a `silent(flow, address)` method hear when a flow turns silent (raw diagnosis
-        traces its path while the scan waits out the timeout); they must not raise."""
-        for hook in self.hooks:
-            silent = getattr(hook, "silent", None)
-            if silent is not None:
-                silent(flow, address)
+        for silent in self._silence_hooks:
+            silent(flow, address)
 
     async def _observe(self, flow: Flow, address: str | None, kind: ProbeKind) -> Observation:
+        """The probe, ended GRACE_S after its own timeout (if it has not ended itself by then)."""
         started = time.monotonic()
+        task = asyncio.current_task()
+        assert task is not None  # the engine runs every probe in a task of its own
+        cancelling = task.cancelling()
+        wave = self._deadlines.enter(task, self.ctx.timeout + GRACE_S)
+        expired = False
         try:
-            async with asyncio.timeout(self.ctx.timeout + GRACE_S):
+            try:
                 return await kind.observe(flow, address, self.ctx)
-        except TimeoutError:
-            waited = time.monotonic() - started
-            return Observation(kind.on_timeout, f"no answer within {waited:.1f} s", {"timeout_s": self.ctx.timeout})
+            finally:
+                expired = self._deadlines.leave(wave, task, cancelling)
+        except asyncio.CancelledError:
+            if not expired:  # the run is stopping (run deadline, signal, caller): not this probe's deadline
+                raise
+            return self._timed_out(kind, started)
+        except TimeoutError:  # a probe's own deadline that it did not turn into an observation
+            return self._timed_out(kind, started)
         except Exception as exc:  # a probe bug must not end the run
             return Observation(
                 Reason.INTERNAL_ERROR,
@@ -341,20 +453,28 @@ class Engine:
                 {"traceback": traceback.format_exc()},
             )
 
+    def _timed_out(self, kind: ProbeKind, started: float) -> Observation:
+        waited = time.monotonic() - started
+        return Observation(kind.on_timeout, f"no answer within {waited:.1f} s", {"timeout_s": self.ctx.timeout})
+
     @staticmethod
     def _result(flow: Flow, address: str | None, observation: Observation, judged: Status | Verdict) -> Result:
-        verdict = as_verdict(judged)
+        if isinstance(judged, Status):  # a bare status (the default judge): no rule to record
+            status, expected, found = judged, None, None
+        else:
+            verdict = as_verdict(judged)
+            status, expected, found = verdict.status, verdict.expected, verdict.found
         return Result(
             flow=flow,
-            status=verdict.status,
+            status=status,
             reason=observation.reason,
             detail=observation.detail,
             address=address or observation.address,
             latency_ms=observation.latency_ms,
             evidence=dict(observation.evidence),
             category=observation.category,
-            expected=verdict.expected,
-            found=verdict.found,
+            expected=expected,
+            found=found,
         )
 
 

@@ -138,3 +138,43 @@ def test_declared_imports_are_loaded_before_probes_start(tmp_path: Path, monkeyp
     [result] = run([make_flow(probe="test-heavy")], Limits())
     assert result.reason is Reason.OPEN, result.detail
     monkeypatch.delitem(sys.modules, HEAVY)
+
+
+async def _stuck(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    await asyncio.get_running_loop().create_future()  # never resolved, and no timer of its own
+    raise AssertionError("unreachable")
+
+
+async def _own_timeout(flow: Flow, address: str | None, ctx: ProbeContext) -> Observation:
+    raise TimeoutError  # a probe's own deadline that it did not turn into an observation
+
+
+def test_probes_started_together_share_one_deadline_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    register("test-stuck", transports=("tcp",), summary="test: waits forever", on_timeout=Reason.FILTERED)(_stuck)
+    scheduled: list[float] = []
+    call_at = asyncio.BaseEventLoop.call_at
+
+    def counted(loop: asyncio.BaseEventLoop, when: float, *args: object, **kwargs: object) -> asyncio.TimerHandle:
+        scheduled.append(when)
+        return call_at(loop, when, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_at", counted)
+    # Given 100 probes to 100 hosts that never end, started at once
+    flows = [make_flow(probe="test-stuck", host=f"127.0.0.{i + 1}", flow_id=f"f{i}") for i in range(100)]
+    results = run(flows, Limits(), timeout=0.2)
+    # Then each ends at its deadline with its kind's timeout reason, under a handful of loop timers, not 100
+    assert len(results) == 100 and {(r.status, r.reason) for r in results} == {(Status.FAIL, Reason.FILTERED)}
+    assert len(scheduled) <= 5, scheduled
+
+
+def test_a_timeout_error_the_probe_raises_is_its_kinds_timeout() -> None:
+    register("test-own-timeout", transports=("tcp",), summary="test: raises TimeoutError",
+             on_timeout=Reason.FILTERED)(_own_timeout)
+    [result] = run([make_flow(probe="test-own-timeout")], Limits())
+    assert (result.status, result.reason) == (Status.FAIL, Reason.FILTERED)
+    assert result.detail.startswith("no answer within")
+
+
+def test_results_come_back_in_the_plan_order() -> None:
+    flows = [make_flow(probe="test-sleep", host=f"127.0.0.{i % 7 + 1}", flow_id=f"f{i}") for i in range(30)]
+    assert [r.flow.id for r in run(flows, Limits(concurrency=4))] == [f"f{i}" for i in range(30)]

@@ -82,9 +82,10 @@ class IcmpError:
         return f"{self.text} from {self.sender}" if self.sender else self.text
 
 
-def enable_recverr(sock: socket.socket) -> None:
-    """Ask the kernel to queue ICMP errors with their sender on this socket."""
-    if sock.family == socket.AF_INET6:
+def enable_recverr(sock: socket.socket, family: int | None = None) -> None:
+    """Ask the kernel to queue ICMP errors with their sender on this socket (`family`: the socket's,
+    when the caller knows it: sock.family builds an enum member on every read)."""
+    if (sock.family if family is None else family) == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
@@ -128,23 +129,33 @@ def elapsed_ms(started: float) -> float:
 
 def failure_from_oserror(exc: OSError, sock: socket.socket, what: str) -> Observation:
     """Turn a failed connect/send into a reason, using the ICMP error when the kernel kept one."""
+    return failure_from_errno(exc.errno or 0, sock, what, strerror=exc.strerror or "")
+
+
+def failure_from_errno(code: int, sock: socket.socket, what: str, *, strerror: str | None = None,
+                       stream: bool | None = None, latency_ms: float | None = None) -> Observation:
+    """failure_from_oserror for an errno (SO_ERROR after a non-blocking connect): `strerror` defaults to
+    os.strerror(code) (empty: the errno's name), `stream` (a TCP socket) to the socket's type;
+    `latency_ms` goes on the Observation."""
     icmp = read_icmp_error(sock)
-    code = exc.errno or 0
-    name = errno.errorcode.get(code, str(code))
+    name = errno.errorcode.get(code) or str(code)
     evidence: dict[str, Any] = {"errno": name}
     if icmp and icmp.origin != "local":
         evidence.update(icmp.evidence())
-        return Observation(icmp.reason, f"{what}: {icmp.describe()}", evidence)
+        return Observation(icmp.reason, f"{what}: {icmp.describe()}", evidence, latency_ms)
     if code == errno.ECONNREFUSED:
-        detail = "refused (TCP reset)" if sock.type == socket.SOCK_STREAM else "refused (ICMP port unreachable)"
-        return Observation(Reason.REFUSED, f"{what}: {detail}", evidence)
+        if stream is None:
+            stream = sock.type == socket.SOCK_STREAM
+        detail = "refused (TCP reset)" if stream else "refused (ICMP port unreachable)"
+        return Observation(Reason.REFUSED, f"{what}: {detail}", evidence, latency_ms)
     if code in (errno.EPERM, errno.EACCES):
-        return Observation(Reason.PROHIBITED, f"{what}: blocked by this host's own firewall ({name})", evidence)
-    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENONET, errno.EADDRNOTAVAIL):
-        return Observation(Reason.UNREACHABLE, f"{what}: {exc.strerror or name}", evidence)
+        return Observation(Reason.PROHIBITED, f"{what}: blocked by this host's own firewall ({name})", evidence,
+                           latency_ms)
     if code == errno.ETIMEDOUT:
-        return Observation(Reason.FILTERED, f"{what}: no answer (the kernel gave up)", evidence)
-    return Observation(Reason.UNREACHABLE, f"{what}: {exc.strerror or name}", evidence)
+        return Observation(Reason.FILTERED, f"{what}: no answer (the kernel gave up)", evidence, latency_ms)
+    # EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ENONET, EADDRNOTAVAIL and anything else
+    text = (os.strerror(code) if strerror is None else strerror) or name
+    return Observation(Reason.UNREACHABLE, f"{what}: {text}", evidence, latency_ms)
 
 
 async def connect_tcp(address: str, port: int, timeout: float) -> socket.socket | Observation:
@@ -168,10 +179,11 @@ async def connect_tcp_timed(address: str, port: int, timeout: float,
     """
     loop = asyncio.get_running_loop()
     what = what or f"TCP {port}"
-    sock = socket.socket(family_of(address), socket.SOCK_STREAM)
+    family = family_of(address)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
-        enable_recverr(sock)
+        enable_recverr(sock, family)
         current_egress().prepare(sock, address)  # --interface / --source
         started = time.monotonic()
         code = sock.connect_ex((address, port))
@@ -180,19 +192,18 @@ async def connect_tcp_timed(address: str, port: int, timeout: float,
             code, finished = _settled(sock, code)
         if code in (errno.EINPROGRESS, errno.EAGAIN):
             pacing.sent()  # the SYN is out and unanswered (an outcome within connect() needs no silence clock)
-            try:
-                async with asyncio.timeout(timeout):
-                    code, finished = await _outcome(loop, sock)
-            except TimeoutError:
+            outcome = await _outcome(loop, sock, timeout)
+            if outcome is None:
                 sock.close()
                 return Observation(Reason.FILTERED, f"{what}: no answer to SYN within {timeout:g} s",
                                    {"timeout_s": timeout})
+            code, finished = outcome
         pacing.answered()
         latency = round((finished - started) * 1000, 2)
         if code:
-            observation = failure_from_oserror(OSError(code, os.strerror(code)), sock, what)
+            observation = failure_from_errno(code, sock, what, stream=True, latency_ms=latency)
             sock.close()
-            return Observation(observation.reason, observation.detail, observation.evidence, latency)
+            return observation
     except BaseException:
         sock.close()
         raise
@@ -212,19 +223,26 @@ def _settled(sock: socket.socket, code: int) -> tuple[int, float]:
     return 0, time.monotonic()
 
 
-async def _outcome(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[int, float]:
-    """Wait until a non-blocking connect ends: (SO_ERROR, when the kernel said so)."""
+async def _outcome(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> tuple[int, float] | None:
+    """Wait until a non-blocking connect ends: (SO_ERROR, when the kernel said so), or None after `timeout`
+    (a timer on the future itself: cheaper than asyncio.timeout's cancel and uncancel of the task)."""
     fd = sock.fileno()
-    future: asyncio.Future[tuple[int, float]] = loop.create_future()
+    future: asyncio.Future[tuple[int, float] | None] = loop.create_future()
 
     def ready() -> None:
         if not future.done():
             future.set_result((sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), time.monotonic()))
 
+    def expired() -> None:
+        if not future.done():
+            future.set_result(None)
+
     loop.add_writer(fd, ready)
+    timer = loop.call_later(timeout, expired)
     try:
         return await future
     finally:
+        timer.cancel()
         loop.remove_writer(fd)
 
 

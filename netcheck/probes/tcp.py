@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from netcheck.model import Flow, Observation, PortRange, Reason
@@ -19,11 +20,14 @@ async def observe_tcp(flow: Flow, address: str | None, ctx: ProbeContext) -> Obs
     assert address is not None
     if isinstance(flow.port, PortRange):
         return await _observe_range(flow.port, address, ctx, flow.int_option("sample", DEFAULT_SAMPLE))
-    return await handshake(address, flow.port, ctx.timeout)
+    return _handshake_observation(flow.port, await connect_tcp_timed(address, flow.port, ctx.timeout))
 
 
 async def handshake(address: str, port: int, timeout: float) -> Observation:
-    connected = await connect_tcp_timed(address, port, timeout)
+    return _handshake_observation(port, await connect_tcp_timed(address, port, timeout))
+
+
+def _handshake_observation(port: int, connected: tuple[socket.socket, float] | Observation) -> Observation:
     if isinstance(connected, Observation):
         return connected
     sock, latency = connected

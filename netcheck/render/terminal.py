@@ -75,9 +75,16 @@ def summary_line(report: Report) -> str:
 
 # ---------------------------------------------------------------- measuring and wrapping
 
-@functools.lru_cache(maxsize=65536)
 def safe(text: str) -> str:
-    """terminal_text, memoised: a big report repeats the same purposes, ports and details."""
+    """terminal_text: printable ASCII as it is (a terminal obeys nothing in it: no C0 control, no DEL,
+    and C1, bidi and line separators are not ASCII), the rest memoised (a big report repeats texts)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _sanitised(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _sanitised(text: str) -> str:
     return terminal_text(text)
 
 
@@ -239,6 +246,23 @@ def _painted(line: str, style: str) -> str:
     return f"{line[:start]}\x1b[{style}m{text}\x1b[0m{line[start + len(text):]}"
 
 
+def plain_layout(columns: Sequence[Column], widths: Sequence[int], rows: Iterable[Sequence[Cell]],
+                 color: bool) -> str | None:
+    """A %-format that lays out a line of the rows, when no cell needs wrapping or colour: every paragraph
+    ASCII and within its column, and no style to paint (one C call per line instead of a pass per cell).
+    None when some cell needs the general path (or `rows` can be read only once)."""
+    if not isinstance(rows, Sequence):
+        return None
+    for index, size in enumerate(widths):
+        paragraphs = [paragraph for row in rows for paragraph in row[index]]
+        texts = [text for text, _style in paragraphs]
+        if not all(map(str.isascii, texts)) or max(map(len, texts), default=0) > size:
+            return None
+        if color and any(style for _text, style in paragraphs):
+            return None
+    return GAP.join(f"%{'' if column.right else '-'}{size}s" for column, size in zip(columns, widths, strict=True))
+
+
 def table_lines(columns: Sequence[Column], widths: Sequence[int], rows: Iterable[Sequence[Cell]], color: bool,
                 after: Iterable[Cell] | None = None, indent: int = 0, width: int = 0) -> Iterator[str]:
     """Header, rule and rows; `after` (one cell per row) goes under each row, from `indent` to `width`."""
@@ -248,21 +272,46 @@ def table_lines(columns: Sequence[Column], widths: Sequence[int], rows: Iterable
     yield GAP.join("-" * w for w in widths)
     extras = iter(after) if after is not None else None
     layout = [(size, column.right, (" " * size,)) for size, column in zip(widths, columns, strict=True)]
+    plain = plain_layout(columns, widths, rows, color)
     for row in rows:
-        # cell_lines' first case inlined: most cells are one plain text (50,000 rows x 8 cells).
-        stacks = [padded(cell[0][0], size, right) if len(cell) == 1 and not (color and cell[0][1])
-                  else cell_lines(cell, size, right, color)
-                  for cell, (size, right, _blank) in zip(row, layout, strict=True)]
-        height = max(map(len, stacks))
-        if height > 1:
-            stacks = [stack + blank * (height - len(stack))
-                      for stack, (_size, _right, blank) in zip(stacks, layout, strict=True)]
-        for parts in zip(*stacks, strict=True):
-            yield GAP.join(parts).rstrip()
+        if plain is not None:  # the same lines as below, padded by one %-format (an empty cell pads to blank)
+            height = max(map(len, row), default=0)
+            if height == 1 and all(row):
+                yield (plain % tuple([cell[0][0] for cell in row])).rstrip()
+            else:
+                for number in range(height):
+                    yield (plain % tuple([cell[number][0] if number < len(cell) else "" for cell in row])).rstrip()
+        else:
+            yield from _row_lines(row, layout, color)
         if extras is not None:
             for text, style in next(extras):
                 for line in wrap(text, max(width - indent, 1)):
                     yield " " * indent + paint(line, style, color)
+
+
+def _row_lines(row: Sequence[Cell], layout: Sequence[tuple[int, bool, tuple[str]]], color: bool) -> Iterator[str]:
+    # cell_lines inlined for plain cells: most are ASCII paragraphs that fit their column, one padded
+    # line each (padded()'s answer, without its cache).
+    stacks: list[tuple[str, ...]] = []
+    for cell, (size, right, _blank) in zip(row, layout, strict=True):
+        if not color or not any(style for _text, style in cell):
+            if len(cell) == 1:
+                text = cell[0][0]
+                if len(text) <= size and text.isascii():
+                    stacks.append((text.rjust(size) if right else text.ljust(size),))
+                else:
+                    stacks.append(padded(text, size, right))
+                continue
+            if all(len(text) <= size and text.isascii() for text, _style in cell):
+                stacks.append(tuple(text.rjust(size) if right else text.ljust(size) for text, _style in cell))
+                continue
+        stacks.append(cell_lines(cell, size, right, color))
+    height = max(map(len, stacks))
+    if height > 1:
+        stacks = [stack + blank * (height - len(stack))
+                  for stack, (_size, _right, blank) in zip(stacks, layout, strict=True)]
+    for parts in zip(*stacks, strict=True):
+        yield GAP.join(parts).rstrip()
 
 
 # ---------------------------------------------------------------- the flow matrix
@@ -435,6 +484,8 @@ def render_terminal(report: Report, *, color: bool = False, width: int = PIPE_WI
 
 def certificate_lines(report: Report) -> list[tuple[str, int]]:
     """The certificate verdicts under the matrix, each with the indent of its wrapped continuation lines."""
+    if report.certificates is None:  # most scans: no need to load the certificate model
+        return []
     from netcheck.render.certificates import certificate_sections
 
     sections = certificate_sections(report)
