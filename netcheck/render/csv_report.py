@@ -12,7 +12,7 @@ from netcheck.render.terminal import path_text
 
 COLUMNS = ("site", "host", "profile", "started", "peer", "flow", "purpose", "protocol", "transport", "port",
            "direction", "path", "destination", "address", "status", "reason", "latency_ms", "required", "detail",
-           "remediation")
+           "remediation", "category", "expected", "found")
 
 
 def render_csv(report: Report) -> str:
@@ -29,5 +29,6 @@ def render_csv(report: Report) -> str:
         writer.writerow([csv_cell(value) for value in text] + [
             latency, "yes" if flow.required else "no", csv_cell(result.detail),
             csv_cell(remediation(result, info) or ""),
+            csv_cell(result.category or ""), csv_cell(result.expected or ""), csv_cell(result.found or ""),
         ])
     return buffer.getvalue()

@@ -23,6 +23,11 @@ def _rule(result: Result) -> str:
     return f" (expected: {cell(result.expected)}; found: {cell(result.found or '')})"
 
 
+def _reason(result: Result) -> str:
+    """The reason, with the sensor's own troubleshooting category of a cloud failure after it."""
+    return cell(result.reason.value) + (f" ({cell(result.category)})" if result.category else "")
+
+
 def render_markdown(report: Report) -> str:
     info = report.info
     verdict = report.verdict().value.upper()
@@ -43,7 +48,7 @@ def render_markdown(report: Report) -> str:
         optional = "" if flow.required else " (optional)"
         rows.append([
             f"**{result.status.value.upper()}**", cell(flow.peer), cell(flow.id) + optional, cell(flow.purpose),
-            cell(flow.protocol), cell(port_label(flow)), cell(path_text(result)), cell(result.reason.value),
+            cell(flow.protocol), cell(port_label(flow)), cell(path_text(result)), _reason(result),
             latency_label(result), cell(result.detail) + _rule(result),
         ])
     lines += _table(("Status", "Peer", "Flow", "Purpose", "Protocol", "Port", "Source -> Destination", "Reason",

@@ -52,3 +52,17 @@ def test_html_has_the_sensors_troubleshooting_pane() -> None:
     cloud = cloud_flow()
     passed = result(cloud, Status.PASS, Reason.ANSWERED, "The sensor is connected to cloud successfully")
     assert "The sensor is connected to cloud successfully (1 endpoint)" in render_html(Report.build(INFO, [passed]))
+
+
+def test_markdown_and_csv_carry_the_category() -> None:
+    import csv
+    import io
+
+    from netcheck.render.csv_report import render_csv
+    from netcheck.render.markdown import render_markdown
+
+    report = cloud_report()
+    assert f"proxy-auth-required ({PROXY_AUTH})" in render_markdown(report)
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert [row["category"] for row in rows if row["reason"] == "proxy-auth-required"] == [PROXY_AUTH]
+    assert all(row["category"] == "" for row in rows if row["reason"] != "proxy-auth-required")
