@@ -3,9 +3,13 @@
 getaddrinfo blocks, so it runs in a daemon thread of its own rather than in the loop's default
 executor: asyncio.run() waits for the default executor's threads at shutdown, so a hung
 resolver there would hold the run long after its deadline. A daemon thread that is given up on
-simply finishes (or not) on its own. At most MAX_THREADS lookups run at once per event loop (a
-site of thousands of names must not start thousands of threads); a place is given back when
-the lookup's thread ends, not when its waiter gives up, so hung lookups cannot pile up.
+simply finishes (or not) on its own; at interpreter exit the lookups still running get up to
+EXIT_WAIT_S to end (an atexit hook), because a daemon thread that comes back from getaddrinfo while
+the interpreter finalises is torn down by pthread_exit, and glibc aborts the process ("FATAL:
+exception not rethrown", SIGABRT) when that unwinds through its resolver. At most MAX_THREADS
+lookups run at once per event loop (a site of thousands of names must not start thousands of
+threads); a place is given back when the lookup's thread ends, not when its waiter gives up, so
+hung lookups cannot pile up.
 
 `addresses` is the lookup every network client uses (IP literals never reach the resolver);
 `Resolver` is the scan's per-run cache in front of it, with the engine's dns-failure wording.
@@ -14,10 +18,12 @@ the lookup's thread ends, not when its waiter gives up, so hung lookups cannot p
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ipaddress
 import socket
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,9 @@ from netcheck.model import Observation, Reason
 
 AddrInfo = tuple[Any, ...]  # one getaddrinfo entry: (family, type, proto, canonname, sockaddr)
 MAX_THREADS = 32
+EXIT_WAIT_S = 0.5
+_running: set[threading.Thread] = set()  # lookup threads that have not ended yet
+_running_lock = threading.Lock()
 _places: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -48,13 +57,30 @@ async def getaddrinfo(host: str, port: int | None, *, family: int = socket.AF_UN
             value, ok = exc, False
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(_settle, future, value, ok, places)
+        with _running_lock:
+            _running.discard(threading.current_thread())
 
+    thread = threading.Thread(target=work, name="netcheck-resolve", daemon=True)
+    with _running_lock:
+        _running.add(thread)
     try:
-        threading.Thread(target=work, name="netcheck-resolve", daemon=True).start()
+        thread.start()
     except BaseException:
+        with _running_lock:
+            _running.discard(thread)
         places.release()
         raise
     return await future
+
+
+@atexit.register
+def _let_lookups_end(limit: float = EXIT_WAIT_S) -> None:
+    """Give lookups still in getaddrinfo up to `limit` seconds to end before the interpreter finalises."""
+    deadline = time.monotonic() + limit
+    with _running_lock:
+        threads = list(_running)
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _settle(future: asyncio.Future[list[AddrInfo]], value: Any, ok: bool, places: asyncio.Semaphore) -> None:

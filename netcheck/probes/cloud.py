@@ -77,7 +77,17 @@ async def observe_cloud(flow: Flow, address: str | None, ctx: ProbeContext) -> O
     finally:
         if not clock.done():
             clock.cancel()
-    return observation
+    return _with_address(observation, hops)
+
+
+def _with_address(observation: Observation, hops: list[tuple[str, int]]) -> Observation:
+    """A direct path's result carries the endpoint address it connected to (the engine resolves
+    nothing for cloud flows), so fixes and firewall rules name that address; through a proxy the
+    proxy resolves the name and the result names none."""
+    addresses = observation.evidence.get("addresses")
+    if hops or observation.address is not None or not isinstance(addresses, list) or not addresses:
+        return observation
+    return dataclasses.replace(observation, address=str(addresses[0]))
 
 
 def _site_settings(ctx: ProbeContext, peer: str) -> dict[str, Any]:

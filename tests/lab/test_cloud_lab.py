@@ -93,6 +93,10 @@ def test_direct_allowed_dropped_and_unknown_names(cloud: CloudLab, tmp_path: Pat
     results = scan(cloud, tmp_path, [*SERVED, name("dropped"), name("missing")])
     assert_passed(results, SERVED)
     assert results[name("hub")]["evidence"]["addresses"] == ["203.0.113.10"]
+    # a direct path names the address it connected to, passed or dropped; a name that does not resolve, none
+    assert results[name("hub")]["address"] == "203.0.113.10"
+    assert results[name("dropped")]["address"] == results[name("dropped")]["evidence"]["addresses"][0]
+    assert results[name("missing")]["address"] is None
     assert_category(results[name("dropped")], "filtered", GENERAL)
     assert_category(results[name("missing")], "nxdomain", NAME)
 
@@ -108,6 +112,7 @@ def test_basic_auth_proxy_right_wrong_and_no_credentials(cloud: CloudLab, tmp_pa
     proxy = f"http://{AUTH_PROXY_IP}:{PROXY_PORT}"
     credentials = {"user": PROXY_USER, "password_env": PASSWORD_ENV}
     right = scan(cloud, tmp_path, SERVED, proxy=proxy, proxy_settings=credentials)
+    assert all(result["address"] is None for result in right.values())  # the proxy resolved the names
     assert_passed(right, SERVED)
     assert right[name("hub")]["evidence"]["path"] == [f"{AUTH_PROXY_IP}:{PROXY_PORT}"]
     wrong = scan(cloud, tmp_path, SERVED, proxy=proxy, proxy_settings=credentials, password="not-the-password")

@@ -5,9 +5,13 @@ way the C library would behave, since no test may ask a real DNS server."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ from netcheck.egress import Egress, using
 from netcheck.model import Observation, Reason
 from netcheck.net import resolve
 from netcheck.net.resolve import Resolver
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_localhost_resolves_through_the_real_resolver() -> None:
@@ -117,3 +123,40 @@ def test_lookups_run_at_most_max_threads_at_once(monkeypatch: pytest.MonkeyPatch
 
     assert asyncio.run(many()) == [[(socket.AF_INET, "203.0.113.7")]] * 120
     assert 1 < peak <= resolve.MAX_THREADS
+
+
+EXIT_SCRIPT = """
+import asyncio, socket, sys, time
+from pathlib import Path
+from netcheck.net import resolve
+
+def slow(*args, **kwargs):
+    time.sleep(float(sys.argv[2]))
+    Path(sys.argv[1]).write_text("ended")
+    raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+socket.getaddrinfo = slow
+
+async def ask():
+    try:
+        await resolve.addresses("crl.slow.example", 80, 0.05)
+    except TimeoutError:
+        print("timeout")
+
+asyncio.run(ask())
+"""
+
+
+@pytest.mark.parametrize(("lookup_s", "ends_before_exit"), [(0.3, True), (5.0, False)])
+def test_exit_waits_a_bounded_time_for_lookups_still_running(tmp_path: Path, lookup_s: float,
+                                                            ends_before_exit: bool) -> None:
+    """A lookup thread returning while the interpreter finalises can abort the process (glibc:
+    "FATAL: exception not rethrown"): exit gives running lookups up to EXIT_WAIT_S to end first."""
+    marker = tmp_path / "ended"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(marker), str(lookup_s)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    took = time.monotonic() - started
+    assert (done.returncode, done.stdout, done.stderr) == (0, "timeout\n", "")
+    assert marker.exists() is ends_before_exit  # the short lookup ended inside the interpreter's life
+    assert took < lookup_s + 3 if ends_before_exit else took < 3  # a hung one is not waited for past the bound
