@@ -146,17 +146,23 @@ def test_the_terminal_report_shows_the_hop() -> None:
     assert f"dropped after {ROUTER} (hop 1 answered" in render_terminal(Report.build(info, [result]), width=250)
 
 
-def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given 40 flows to one address dropped alike, 3 refused there, and 5 dropped to another address
-    traced: list[list[Target]] = []
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> list[list[Target]]:
+    """Raw packets allowed, and each burst of path traces recorded (every path answers: hop 1 is ROUTER)."""
+    bursts: list[list[Target]] = []
 
     def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
-        traced.append(list(targets))
+        bursts.append(list(targets))
         return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
 
     monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
     monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
     monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+    return bursts
+
+
+def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(traced: list[list[Target]]) -> None:
+    # Given 40 flows to one address dropped alike, 3 refused there, and 5 dropped to another address
     other = "203.0.113.20"
 
     def named(result: Result, address: str = SERVER) -> Result:
@@ -179,16 +185,7 @@ def test_each_path_is_traced_once_and_the_flows_sharing_it_say_so(monkeypatch: p
     assert out[44].evidence["raw"]["borrowed_from"]["port"] == 9200
 
 
-def test_a_silent_path_is_traced_during_the_scan_and_not_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    traced: list[list[Target]] = []
-
-    def fake_trace(targets: list[Target], max_hops: int, wait: float, traceroutes: int) -> list[PathFacts]:
-        traced.append(list(targets))
-        return [PathFacts(t, hops=[Hop(1, ROUTER, "time-exceeded", 11, 0)]) for t in targets]
-
-    monkeypatch.setattr(diagnose, "raw_unavailable", lambda: None)
-    monkeypatch.setattr(diagnose, "scapy_missing", lambda: None)
-    monkeypatch.setattr("netcheck.raw.packets.trace", fake_trace)
+def test_a_silent_path_is_traced_during_the_scan_and_not_again_after(traced: list[list[Target]]) -> None:
     results = [dataclasses.replace(failed(Reason.FILTERED, port=9000 + i),
                                    flow=make_flow(9000 + i, host=SERVER, flow_id=f"f{i}")) for i in range(10)]
 
